@@ -12,15 +12,18 @@ import functools
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 
 from alliance import toolchain
 from alliance.compiler import compile_contracts
+from alliance.deploy import Deployment, ensure_deployed, load_deployment
 from alliance.errors import AllianceError
 from alliance.localchain import LocalChain
+from alliance.permissioning import export_permissions_config
 from alliance.settings import load_settings
 
 RUN_POLL_INTERVAL_S = 1.0
@@ -114,10 +117,18 @@ def chain_run_command() -> None:
     run_chain_in_foreground(_local_chain())
 
 
-def run_chain_in_foreground(chain: LocalChain) -> None:
-    """Start (or attach to) the chain, block until Ctrl-C/SIGTERM, stop it if we started it."""
+def run_chain_in_foreground(chain: LocalChain, on_ready: Callable[[], None] | None = None) -> None:
+    """Start (or attach to) the chain, run `on_ready`, block until Ctrl-C/SIGTERM, and stop
+    the chain if we started it."""
     started = chain.start()
-    chain.wait_ready()
+    try:
+        chain.wait_ready()
+        if on_ready is not None:
+            on_ready()
+    except BaseException:
+        if started:
+            chain.stop()
+        raise
     typer.echo(f"chain ready at {chain.rpc_url}; press Ctrl-C to stop")
     # Both signals end the wait, also when the shell started us with SIGINT ignored
     # (background jobs), so the chain is always stopped through the `finally` below.
@@ -144,8 +155,55 @@ def _raise_keyboard_interrupt(signal_number: int, frame: FrameType | None) -> No
     raise KeyboardInterrupt
 
 
+@app.command("deploy")
+@reports_errors
+def deploy_command(
+    redeploy: bool = typer.Option(False, "--redeploy", help="Deploy anew even if deployed."),
+) -> None:
+    """Deploy the alliance in ALLIANCE_DEPLOY_CONFIG_FILE to the running chain (if needed)
+    and write the deployment manifest."""
+    settings = load_settings()
+    LocalChain(settings.chain, settings.data).require_running()
+    deployment, deployed_now = ensure_deployed(settings, redeploy=redeploy)
+    _print_deployment(deployment, deployed_now, settings.data.manifest_file)
+
+
+@app.command("export-allowlist")
+@reports_errors
+def export_allowlist_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write or update.")
+    ] = None,
+) -> None:
+    """Write the on-chain allow-list as a Besu `permissions_config.toml` (accounts-allowlist).
+    Other keys of an existing file, such as nodes-allowlist, are kept."""
+    settings = load_settings()
+    deployment = load_deployment(settings)
+    governance = deployment.contract("AllianceGovernance", deployment.manifest.governance.address)
+    path = output or settings.data.permissions_file
+    accounts = export_permissions_config(deployment.client, governance, path)
+    typer.echo(f"wrote {len(accounts)} accounts to {path}")
+
+
 @app.command("up")
 @reports_errors
 def up_command() -> None:
-    """Bring the local system up: for now the chain, in the foreground (deploy comes next)."""
-    run_chain_in_foreground(_local_chain())
+    """Bring the local exchange up: the chain with the alliance deployed, in the foreground."""
+    settings = load_settings()
+
+    def deploy_if_needed() -> None:
+        deployment, deployed_now = ensure_deployed(settings)
+        _print_deployment(deployment, deployed_now, settings.data.manifest_file)
+
+    run_chain_in_foreground(LocalChain(settings.chain, settings.data), on_ready=deploy_if_needed)
+
+
+def _print_deployment(deployment: Deployment, deployed_now: bool, manifest_file: Path) -> None:
+    manifest = deployment.manifest
+    verb = "deployed" if deployed_now else "already deployed"
+    typer.echo(f"alliance {verb} on chain {manifest.chain_id} (manifest: {manifest_file})")
+    typer.echo(f"  governance        {manifest.governance.address}")
+    typer.echo(f"  exchange          {manifest.exchange.address}")
+    typer.echo(f"  settlement anchor {manifest.settlement_anchor.address}")
+    for brand in manifest.brands:
+        typer.echo(f"  {brand.code:<17} {brand.token.address}  {brand.symbol}")

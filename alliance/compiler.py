@@ -11,9 +11,12 @@ artifacts; a later call with the same fingerprint reuses the build instead of co
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -92,7 +95,22 @@ def compile_contracts(source_dir: Path, build_dir: Path, *, force: bool = False)
 
     Reuses the existing build when its fingerprint matches, unless `force` is set.
     Raises `CompilationFailed` with solc's formatted messages when solc reports errors.
+    Concurrent callers (parallel test runs, a CLI beside a test) take turns on a lock, so
+    the second one reuses the first one's build instead of racing it.
     """
+    with _build_lock(build_dir):
+        return _compile_locked(source_dir, build_dir, force=force)
+
+
+@contextmanager
+def _build_lock(build_dir: Path) -> Iterator[None]:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with (build_dir / ".lock").open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        yield
+
+
+def _compile_locked(source_dir: Path, build_dir: Path, *, force: bool) -> CompileResult:
     sources = collect_sources(source_dir)
     fingerprint = compute_fingerprint(sources)
     if not force and _read_fingerprint(build_dir) == fingerprint:

@@ -69,6 +69,9 @@ class DataSettings(BaseSettings):
     contracts_dir: Path = Path("contracts")
     """Solidity sources compiled by `alliance compile`."""
 
+    deploy_config_file: Path = Path("config/alliance.yaml")
+    """The alliance `alliance deploy` and `alliance up` deploy: brands, rates, pair policies."""
+
     @property
     def chain_dir(self) -> Path:
         """Anvil's state file, log and pid file."""
@@ -78,6 +81,11 @@ class DataSettings(BaseSettings):
     def state_file(self) -> Path:
         """Anvil's state dump, loaded at start and written periodically and at exit."""
         return self.chain_dir / "state.json"
+
+    @property
+    def permissions_file(self) -> Path:
+        """Default output of `alliance export-allowlist` (Besu local permissioning)."""
+        return self.data_dir / "besu" / "permissions_config.toml"
 
     @property
     def manifest_file(self) -> Path:

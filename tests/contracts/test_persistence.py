@@ -1,0 +1,69 @@
+"""A deployed alliance survives an Anvil restart: balances, supply, request ids and rates.
+
+Uses a private chain (not the session one) with state persisted under its data dir, stops
+it with SIGTERM as `alliance chain stop` does, starts it again from the same state file
+and checks that everything the contracts hold came back and the exchange still works.
+"""
+
+from alliance.chain import ChainClient
+from alliance.deploy import Parties, deploy_alliance, is_deployed
+from alliance.deploy_config import AllianceConfig
+from alliance.keys import DevKeyStore
+from tests.support.alliance import TEST_CONFIG, DeployedAlliance, new_member
+
+
+def _deploy(compiled, chain, keys_dir) -> DeployedAlliance:
+    config = AllianceConfig.model_validate(TEST_CONFIG)
+    client = ChainClient.connect(
+        chain.rpc_url, [compiled.load_artifact(n) for n in compiled.contract_names]
+    )
+    parties = Parties.from_keys(DevKeyStore(keys_dir), config)
+    manifest = deploy_alliance(client, compiled.load_artifact, config, parties)
+    token = compiled.load_artifact("PointToken")
+    return DeployedAlliance(
+        client=client,
+        compiled=compiled,
+        config=config,
+        manifest=manifest,
+        parties=parties,
+        governance=client.contract(
+            compiled.load_artifact("AllianceGovernance"), manifest.governance.address
+        ),
+        exchange=client.contract(
+            compiled.load_artifact("AllianceExchange"), manifest.exchange.address
+        ),
+        anchor=client.contract(
+            compiled.load_artifact("SettlementAnchor"), manifest.settlement_anchor.address
+        ),
+        tokens={b.code: client.contract(token, b.token.address) for b in manifest.brands},
+    )
+
+
+def test_restarting_the_chain_keeps_every_balance_and_request_id(compiled, chain_factory, tmp_path):
+    chain = chain_factory()
+    alliance = _deploy(compiled, chain, tmp_path)
+    member = new_member().address
+    alliance.deposit("bean", member, 10_000, request_id=77)
+    receipt = alliance.convert(member, "bean", "sky", 4_000, request_id=78)
+    block_before = receipt["blockNumber"]
+    supplies_before = {
+        code: alliance.call(t.functions.totalSupply()) for code, t in alliance.tokens.items()
+    }
+
+    chain.stop()
+    assert not chain.is_running()
+    chain.start()
+    chain.wait_ready()
+
+    assert is_deployed(alliance.client, alliance.manifest)
+    assert alliance.client.w3.eth.block_number >= block_before
+    assert alliance.balance("bean", member) == 6_000
+    assert alliance.balance("sky", member) == 1_980  # 4,000 BEAN = 40 units = 2,000 SKY, less 1%
+    assert {
+        code: alliance.call(t.functions.totalSupply()) for code, t in alliance.tokens.items()
+    } == supplies_before
+    assert alliance.call(alliance.tokens["bean"].functions.isRequestProcessed(77))
+    assert alliance.call(alliance.exchange.functions.isRequestProcessed(78))
+    # The restarted chain keeps working, and still refuses the old request ids.
+    alliance.convert(member, "bean", "sky", 1_000, request_id=79)
+    assert alliance.balance("bean", member) == 5_000
