@@ -91,6 +91,8 @@ interface IAllianceExchange {
     event FreezeChanged(
         address indexed token, address indexed member, bool frozen, address requestedBy, address approvedBy
     );
+    /// @notice A brand freezer withdrew a pending freeze (or unfreeze) request.
+    event FreezeRequestCancelled(address indexed token, address indexed member, bool frozen, address cancelledBy);
     /// @notice A member switched between custodial (operator-authorised) and self-custody
     /// (signature-authorised) accounts.
     event SelfCustodySet(address indexed member, bool enabled);

@@ -71,6 +71,7 @@ abstract contract MemberStates is IAllianceExchange {
             revert ExchangeNoFreezeRequest(token, member, frozen);
         }
         delete _freezeRequests[token][member][frozen];
+        emit FreezeRequestCancelled(token, member, frozen, msg.sender);
     }
 
     function _frozenBit(uint8 index) private pure returns (uint256) {

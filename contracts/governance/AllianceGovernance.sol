@@ -43,7 +43,10 @@ contract AllianceGovernance is IAllianceGovernance {
     IAllianceExchange public exchange;
     address public settlementAnchor;
     mapping(uint256 proposalId => Proposal) private _proposals;
-    mapping(uint256 proposalId => mapping(address governor => bool)) private _approvedBy;
+    // An approval records the governor's seat generation; removing and re-adding a governor
+    // starts a new generation, so approvals from an earlier seat no longer count.
+    mapping(uint256 proposalId => mapping(address governor => uint256 generation)) private _approvals;
+    mapping(address governor => uint256) private _seatGeneration;
 
     modifier onlyGovernor() {
         if (!_governors.contains(msg.sender)) revert AllianceGovernanceNotGovernor(msg.sender);
@@ -122,7 +125,7 @@ contract AllianceGovernance is IAllianceGovernance {
 
     /// @notice Withdraw an open proposal. Proposer only.
     /// @param proposalId The proposal to cancel.
-    function cancel(uint256 proposalId) external {
+    function cancel(uint256 proposalId) external onlyGovernor {
         Proposal storage proposal = _requireOpen(proposalId);
         if (proposal.proposer != msg.sender) revert AllianceGovernanceNotProposer(proposalId, msg.sender);
         proposal.closed = true;
@@ -133,13 +136,14 @@ contract AllianceGovernance is IAllianceGovernance {
     function approvalCount(uint256 proposalId) public view returns (uint256 approvals) {
         uint256 count = _governors.length();
         for (uint256 i = 0; i < count; ++i) {
-            if (_approvedBy[proposalId][_governors.at(i)]) ++approvals;
+            address governor = _governors.at(i);
+            if (_approvals[proposalId][governor] == _seatGeneration[governor]) ++approvals;
         }
     }
 
     /// @notice Whether `governor` approved `proposalId`.
     function hasApproved(uint256 proposalId, address governor) external view returns (bool) {
-        return _approvedBy[proposalId][governor];
+        return _governors.contains(governor) && _approvals[proposalId][governor] == _seatGeneration[governor];
     }
 
     /// @notice A proposal's stored fields.
@@ -158,6 +162,8 @@ contract AllianceGovernance is IAllianceGovernance {
     /// exchange, the anchor and every brand token. Proposal only.
     function disallowAccount(address account) external onlySelf {
         if (!_allowed.remove(account)) revert AllianceGovernanceNotAllowed(account);
+        if (_governors.contains(account)) _removeGovernor(account);
+        if (_guardians.contains(account)) _setGuardian(account, false);
         if (address(exchange) != address(0)) {
             IAllianceAccessControlled(address(exchange)).revokeAllRoles(account);
             IAllianceAccessControlled(settlementAnchor).revokeAllRoles(account);
@@ -179,11 +185,7 @@ contract AllianceGovernance is IAllianceGovernance {
 
     /// @notice Remove a governor; the threshold must still be reachable. Proposal only.
     function removeGovernor(address account) external onlySelf {
-        if (!_governors.remove(account)) revert AllianceGovernanceUnknownGovernor(account);
-        if (threshold > _governors.length()) {
-            revert AllianceGovernanceInvalidThreshold(threshold, _governors.length());
-        }
-        emit GovernorRemoved(account);
+        _removeGovernor(account);
     }
 
     /// @notice Change the approvals a proposal needs. Proposal only.
@@ -274,7 +276,7 @@ contract AllianceGovernance is IAllianceGovernance {
         return _brands.values();
     }
 
-    /// @notice Whether `token` is a registered brand.
+    /// @inheritdoc IAllianceGovernance
     function isBrand(address token) external view returns (bool) {
         return _brands.contains(token);
     }
@@ -282,8 +284,11 @@ contract AllianceGovernance is IAllianceGovernance {
     // ---------------------------------------------------------------- internals
 
     function _approve(uint256 proposalId) private {
-        if (_approvedBy[proposalId][msg.sender]) revert AllianceGovernanceAlreadyApproved(proposalId, msg.sender);
-        _approvedBy[proposalId][msg.sender] = true;
+        uint256 generation = _seatGeneration[msg.sender];
+        if (_approvals[proposalId][msg.sender] == generation) {
+            revert AllianceGovernanceAlreadyApproved(proposalId, msg.sender);
+        }
+        _approvals[proposalId][msg.sender] = generation;
         emit ProposalApproved(proposalId, msg.sender, approvalCount(proposalId));
     }
 
@@ -308,8 +313,17 @@ contract AllianceGovernance is IAllianceGovernance {
 
     function _addGovernor(address account) private {
         if (!_governors.add(account)) revert AllianceGovernanceAlreadyGovernor(account);
+        ++_seatGeneration[account]; // generations start at 1, so 0 never reads as an approval
         _allow(account);
         emit GovernorAdded(account);
+    }
+
+    function _removeGovernor(address account) private {
+        if (!_governors.remove(account)) revert AllianceGovernanceUnknownGovernor(account);
+        if (threshold > _governors.length()) {
+            revert AllianceGovernanceInvalidThreshold(threshold, _governors.length());
+        }
+        emit GovernorRemoved(account);
     }
 
     function _setThreshold(uint256 newThreshold) private {
@@ -317,8 +331,9 @@ contract AllianceGovernance is IAllianceGovernance {
         if (newThreshold < 2 || newThreshold > _governors.length()) {
             revert AllianceGovernanceInvalidThreshold(newThreshold, _governors.length());
         }
-        emit ThresholdChanged(threshold, newThreshold);
+        uint256 previous = threshold;
         threshold = newThreshold;
+        emit ThresholdChanged(previous, newThreshold);
     }
 
     function _setGuardian(address guardian, bool enabled) private {

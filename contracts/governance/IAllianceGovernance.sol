@@ -24,7 +24,8 @@ interface IAllianceGovernance {
     event ProposalCancelled(uint256 indexed proposalId);
     /// @notice An account joined the alliance allow-list.
     event AccountAllowed(address indexed account);
-    /// @notice An account left the alliance allow-list; its roles on every alliance contract were revoked.
+    /// @notice An account left the alliance allow-list; its roles on every alliance contract,
+    /// its governor seat and its guardian powers were revoked.
     event AccountDisallowed(address indexed account);
     /// @notice The governor set changed.
     event GovernorAdded(address indexed governor);
@@ -84,6 +85,9 @@ interface IAllianceGovernance {
 
     /// @notice Whether `account` is on the alliance allow-list.
     function isAllowed(address account) external view returns (bool);
+
+    /// @notice Whether `token` is a registered brand's point token.
+    function isBrand(address token) external view returns (bool);
 }
 
 /// @title IAllianceAccessControlled

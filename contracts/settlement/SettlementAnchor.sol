@@ -56,7 +56,7 @@ contract SettlementAnchor is AccessControl, ISettlementAnchor, IAllianceAccessCo
     /// @param token The acknowledging brand's point token.
     function acknowledge(uint256 periodId, address token) external {
         if (_anchors[periodId].anchoredAt == 0) revert SettlementAnchorUnknownPeriod(periodId);
-        if (!governance.isAllowed(token) || !IAccessControl(token).hasRole(BRAND_ADMIN_ROLE, msg.sender)) {
+        if (!governance.isBrand(token) || !IAccessControl(token).hasRole(BRAND_ADMIN_ROLE, msg.sender)) {
             revert SettlementAnchorNotBrandAdmin(token, msg.sender);
         }
         if (_acknowledged[periodId][token]) revert SettlementAnchorAlreadyAcknowledged(periodId, token);

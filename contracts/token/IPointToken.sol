@@ -45,6 +45,8 @@ interface IPointToken {
         bytes32 brandRef,
         address proposer
     );
+    /// @notice A pending approval request was withdrawn; its request id stays used.
+    event ApprovalCancelled(uint256 indexed requestId, address cancelledBy);
     /// @notice The brand turned member-to-member gifting on or off.
     event GiftingChanged(bool enabled);
     /// @notice The exchange allowed to move this token's points changed (contract migration).
@@ -71,6 +73,8 @@ interface IPointToken {
     error PointTokenSelfApproval(address account);
     /// @notice Roles may only be granted to allow-listed accounts.
     error PointTokenAccountNotAllowed(address account);
+    /// @notice The exchange must be a non-zero, allow-listed alliance contract.
+    error PointTokenInvalidExchange(address exchange);
     /// @notice Amounts must be positive.
     error PointTokenZeroAmount();
 

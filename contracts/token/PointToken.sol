@@ -125,9 +125,9 @@ contract PointToken is ERC20, AccessControl, Pausable, IPointToken, IAllianceAcc
         bool correction = reason == Reason.Correction && source == Source.None;
         if (!compensation && !correction) revert PointTokenInvalidReason(reason, source);
         if (amountDelta == 0) revert PointTokenZeroAmount();
-        if (_processedRequests.get(requestId) || _pendingApprovals[requestId].proposer != address(0)) {
-            revert PointTokenRequestAlreadyProcessed(requestId);
-        }
+        // The request id is used from now on, so no plain mint or burn can take it while the
+        // request waits for its second approver.
+        _useRequest(requestId);
         _pendingApprovals[requestId] = PendingApproval(account, msg.sender, amountDelta, reason, source, brandRef);
         emit ApprovalRequested(requestId, account, amountDelta, reason, source, brandRef, msg.sender);
     }
@@ -139,7 +139,6 @@ contract PointToken is ERC20, AccessControl, Pausable, IPointToken, IAllianceAcc
         if (pending.proposer == address(0)) revert PointTokenUnknownApprovalRequest(requestId);
         if (pending.proposer == msg.sender) revert PointTokenSelfApproval(msg.sender);
         delete _pendingApprovals[requestId];
-        _useRequest(requestId);
         if (pending.amountDelta > 0) {
             _mintPoints(
                 pending.account, uint256(pending.amountDelta), requestId, pending.reason, pending.source, pending.brandRef
@@ -147,6 +146,18 @@ contract PointToken is ERC20, AccessControl, Pausable, IPointToken, IAllianceAcc
         } else {
             _burnPoints(pending.account, uint256(-pending.amountDelta), requestId, pending.reason, pending.brandRef);
         }
+    }
+
+    /// @notice Withdraw a pending compensation or correction request. Its request id stays
+    /// used (it was published with the request). Issuers and approvers only.
+    /// @param requestId The pending request's id.
+    function cancelApprovalRequest(uint256 requestId) external {
+        if (!hasRole(ISSUER_ROLE, msg.sender) && !hasRole(APPROVER_ROLE, msg.sender)) {
+            revert AccessControlUnauthorizedAccount(msg.sender, APPROVER_ROLE);
+        }
+        if (_pendingApprovals[requestId].proposer == address(0)) revert PointTokenUnknownApprovalRequest(requestId);
+        delete _pendingApprovals[requestId];
+        emit ApprovalCancelled(requestId, msg.sender);
     }
 
     // ---------------------------------------------------------------- exchange
@@ -177,8 +188,10 @@ contract PointToken is ERC20, AccessControl, Pausable, IPointToken, IAllianceAcc
 
     /// @notice Point the token at a new exchange (contract migration). Governance only.
     function setExchange(address newExchange) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        emit ExchangeChanged(_exchange, newExchange);
+        if (newExchange == address(0) || !governance.isAllowed(newExchange)) revert PointTokenInvalidExchange(newExchange);
+        address previous = _exchange;
         _exchange = newExchange;
+        emit ExchangeChanged(previous, newExchange);
     }
 
     /// @inheritdoc IPointToken
