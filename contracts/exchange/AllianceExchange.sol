@@ -134,6 +134,7 @@ contract AllianceExchange is RateBook, PairPolicies, MemberStates, AccessControl
         returns (uint256 amountOut, uint256 feePoints, uint256 valueIn)
     {
         if (amountIn > AMOUNT_IN_MAX) revert ExchangeInvalidAmount(amountIn, AMOUNT_IN_MAX);
+        if (fromToken == toToken) revert ExchangeSameBrand(fromToken);
         uint96 rateFrom = _rateInForce(_listedRate(fromToken));
         uint96 rateTo = _rateInForce(_listedRate(toToken));
         return ConversionMath.quote(amountIn, rateFrom, rateTo, _policyOf(fromToken, toToken).feeBps);
@@ -305,6 +306,10 @@ contract AllianceExchange is RateBook, PairPolicies, MemberStates, AccessControl
 
     function _brandIndex(address token) internal view override returns (uint8) {
         return _listedRate(token).index;
+    }
+
+    function _isFreezer(address token, address account) internal view override returns (bool) {
+        return IAccessControl(token).hasRole(FREEZER_ROLE, account);
     }
 
     function _requireSigned(address member, bytes32 structHash, bytes calldata signature) private view {

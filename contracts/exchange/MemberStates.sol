@@ -36,6 +36,9 @@ abstract contract MemberStates is IAllianceExchange {
     /// @dev The brand's freeze bit; the listing contract supplies the brand's index.
     function _brandIndex(address token) internal view virtual returns (uint8);
 
+    /// @dev Whether `account` holds the brand's freezer role now.
+    function _isFreezer(address token, address account) internal view virtual returns (bool);
+
     /// @dev Fails if the member is frozen at `token` (listed at `index`) or, for a custodial
     /// movement, self-custodied.
     function _requireMovable(address member, address token, uint8 index, bool custodial) internal view {
@@ -53,6 +56,9 @@ abstract contract MemberStates is IAllianceExchange {
     function _requestOrApplyFreeze(address token, address member, bool frozen) internal {
         if (isFrozen(token, member) == frozen) revert ExchangeFreezeUnchanged(token, member, frozen);
         address requestedBy = _freezeRequests[token][member][frozen];
+        // A request whose author has since lost the freezer role no longer counts, so one
+        // person can never complete a freeze alone.
+        if (requestedBy != address(0) && !_isFreezer(token, requestedBy)) requestedBy = address(0);
         if (requestedBy == address(0)) {
             _freezeRequests[token][member][frozen] = msg.sender;
             emit FreezeRequested(token, member, frozen, msg.sender);

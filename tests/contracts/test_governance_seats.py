@@ -88,3 +88,26 @@ def test_withdrawing_a_freeze_request_is_recorded(alliance):
         "cancelledBy": freezer_b.address,
     }
     assert not alliance.call(exchange.functions.isFrozen(token, member))
+
+
+def test_a_freeze_request_by_a_former_freezer_does_not_count(alliance):
+    exchange = alliance.exchange
+    bean = alliance.tokens["bean"]
+    member = alliance.brand_party("sky", "admin").address
+    freezer_a = alliance.brand_party("bean", "freezer_a")
+    freezer_b = alliance.brand_party("bean", "freezer_b")
+    alliance.transact(freezer_a, exchange.functions.setFrozen(bean.address, member, True))
+    alliance.govern(
+        [
+            GovernedCall(
+                bean,
+                "revokeRole",
+                (alliance.call(bean.functions.FREEZER_ROLE()), freezer_a.address),
+            )
+        ]
+    )
+    receipt = alliance.transact(freezer_b, exchange.functions.setFrozen(bean.address, member, True))
+    assert alliance.events(receipt, exchange, "FreezeChanged") == []
+    [requested] = alliance.events(receipt, exchange, "FreezeRequested")
+    assert requested["requestedBy"] == freezer_b.address
+    assert not alliance.call(exchange.functions.isFrozen(bean.address, member))
