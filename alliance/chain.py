@@ -98,10 +98,17 @@ class ChainClient:
         """A contract handle at `address` with `artifact`'s ABI."""
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
 
-    def call(self, function: ContractFunction, *, block: BlockIdentifier = "latest") -> Any:
-        """Run a read-only call, translating reverts."""
+    def call(
+        self,
+        function: ContractFunction,
+        *,
+        block: BlockIdentifier = "latest",
+        sender: str | None = None,
+    ) -> Any:
+        """Run a read-only call (as `sender`, if given), translating reverts."""
+        transaction: TxParams = {"from": Web3.to_checksum_address(sender)} if sender else {}
         try:
-            return function.call(block_identifier=block)
+            return function.call(transaction, block_identifier=block)
         except ContractLogicError as error:
             raise self._reverted(error, function) from None
 
@@ -110,7 +117,9 @@ class ChainClient:
     ) -> TxReceipt:
         """Estimate, sign, send and wait for `function` from `sender`; raise on revert."""
         transaction = function.build_transaction(
-            self._base_transaction(sender, gas=gas or self._estimate(sender, function))
+            self._base_transaction(
+                sender, gas=gas or self.estimate(function, sender=sender.address)
+            )
         )
         return self._sign_and_send(sender, transaction)
 
@@ -151,9 +160,11 @@ class ChainClient:
         signed = sender.sign_transaction(cast(dict[str, Any], transaction))
         return self.send_signed(signed.raw_transaction)
 
-    def _estimate(self, sender: LocalAccount, function: ContractFunction) -> int:
+    def estimate(self, function: ContractFunction, *, sender: str) -> int:
+        """A gas limit for `function` from `sender` (estimate plus headroom); a revert raises
+        `ContractReverted` without anything being sent."""
         try:
-            estimate = function.estimate_gas({"from": sender.address})
+            estimate = function.estimate_gas({"from": Web3.to_checksum_address(sender)})
         except ContractLogicError as error:
             raise self._reverted(error, function) from None
         return estimate * GAS_HEADROOM_NUMERATOR // GAS_HEADROOM_DENOMINATOR

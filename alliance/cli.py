@@ -3,7 +3,8 @@
 Each command builds settings with `load_settings()`, calls into the core and prints the
 outcome; project errors (`AllianceError`) become a one-line message and exit status 1.
 Sub-command groups are separate Typer apps added to `app` (`chain`, `toolchain`); new
-top-level commands (`deploy`, `export-allowlist`, ...) are plain `@app.command()`s.
+top-level commands (`deploy`, `export-allowlist`, ...) are plain `@app.command()`s. The
+console script is `alliance_cli.main:app`, which adds the apps' commands (`up`, `gateway`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from alliance.deploy import Deployment, ensure_deployed, load_deployment
 from alliance.errors import AllianceError
 from alliance.localchain import LocalChain
 from alliance.permissioning import export_permissions_config
-from alliance.settings import load_settings
+from alliance.settings import Settings, load_settings
 
 RUN_POLL_INTERVAL_S = 1.0
 """How often `chain run` checks that Anvil is still alive."""
@@ -117,19 +118,14 @@ def chain_run_command() -> None:
     run_chain_in_foreground(_local_chain())
 
 
-def run_chain_in_foreground(chain: LocalChain, on_ready: Callable[[], None] | None = None) -> None:
-    """Start (or attach to) the chain, run `on_ready`, block until Ctrl-C/SIGTERM, and stop
-    the chain if we started it."""
+def run_chain_in_foreground(
+    chain: LocalChain,
+    on_ready: Callable[[], None] | None = None,
+    serve: Callable[[], None] | None = None,
+) -> None:
+    """Start (or attach to) the chain and run `on_ready`; then run `serve` (a blocking
+    server) or wait for Ctrl-C/SIGTERM. The chain is stopped afterwards if we started it."""
     started = chain.start()
-    try:
-        chain.wait_ready()
-        if on_ready is not None:
-            on_ready()
-    except BaseException:
-        if started:
-            chain.stop()
-        raise
-    typer.echo(f"chain ready at {chain.rpc_url}; press Ctrl-C to stop")
     # Both signals end the wait, also when the shell started us with SIGINT ignored
     # (background jobs), so the chain is always stopped through the `finally` below.
     previous_handlers = {
@@ -137,6 +133,13 @@ def run_chain_in_foreground(chain: LocalChain, on_ready: Callable[[], None] | No
         for number in (signal.SIGINT, signal.SIGTERM)
     }
     try:
+        chain.wait_ready()
+        if on_ready is not None:
+            on_ready()
+        typer.echo(f"chain ready at {chain.rpc_url}; press Ctrl-C to stop")
+        if serve is not None:
+            serve()
+            return
         while chain.is_running():
             time.sleep(RUN_POLL_INTERVAL_S)
         typer.secho("Anvil exited unexpectedly", err=True, fg=typer.colors.RED)
@@ -185,17 +188,11 @@ def export_allowlist_command(
     typer.echo(f"wrote {len(accounts)} accounts to {path}")
 
 
-@app.command("up")
-@reports_errors
-def up_command() -> None:
-    """Bring the local exchange up: the chain with the alliance deployed, in the foreground."""
-    settings = load_settings()
-
-    def deploy_if_needed() -> None:
-        deployment, deployed_now = ensure_deployed(settings)
-        _print_deployment(deployment, deployed_now, settings.data.manifest_file)
-
-    run_chain_in_foreground(LocalChain(settings.chain, settings.data), on_ready=deploy_if_needed)
+def ensure_deployed_and_report(settings: Settings) -> Deployment:
+    """Deploy the configured alliance if the chain lacks it, and say what is where."""
+    deployment, deployed_now = ensure_deployed(settings)
+    _print_deployment(deployment, deployed_now, settings.data.manifest_file)
+    return deployment
 
 
 def _print_deployment(deployment: Deployment, deployed_now: bool, manifest_file: Path) -> None:

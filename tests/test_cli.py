@@ -1,8 +1,9 @@
 """`alliance up`, `deploy` and `export-allowlist` work end to end as a user runs them.
 
-Runs the real console script in subprocesses against a private data dir and port: the
-first `up` starts Anvil and deploys the configured alliance, a second `up` after a clean
-stop finds it already deployed (state persisted), and the other commands use the manifest.
+Runs the real console script in subprocesses against a private data dir and ports: the
+first `up` starts Anvil, deploys the configured alliance and serves the gateway; a second
+`up` after a clean stop finds it already deployed (state persisted), and the other
+commands use the manifest.
 """
 
 import json
@@ -22,7 +23,12 @@ UP_TIMEOUT_S = 120
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:
-    return {**os.environ, "ALLIANCE_DATA_DIR": str(data_dir), "ALLIANCE_CHAIN_PORT": str(port)}
+    return {
+        **os.environ,
+        "ALLIANCE_DATA_DIR": str(data_dir),
+        "ALLIANCE_CHAIN_PORT": str(port),
+        "ALLIANCE_GATEWAY_PORT": str(free_port()),
+    }
 
 
 def _alliance(repo_root: Path) -> str:
@@ -38,7 +44,7 @@ def _start_up(repo_root: Path, env: dict[str, str], log: Path) -> subprocess.Pop
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + UP_TIMEOUT_S
-    while "chain ready" not in log.read_text():
+    while "gateway on" not in log.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"alliance up did not come up:\n{log.read_text()}")

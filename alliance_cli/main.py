@@ -1,0 +1,46 @@
+"""Entry point of the `alliance` console script."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from alliance.cli import app, ensure_deployed_and_report, reports_errors, run_chain_in_foreground
+from alliance.localchain import LocalChain
+from alliance.settings import load_settings
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+
+gateway_app = typer.Typer(help="Run the brand-facing gateway.", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
+
+
+@gateway_app.command("serve")
+@reports_errors
+def gateway_serve_command() -> None:
+    """Serve the gateway (the chain must be running and the alliance deployed)."""
+    core = load_settings()
+    settings = GatewaySettings()
+    LocalChain(core.chain, core.data).require_running()
+    serve(core, settings)
+
+
+def serve(core: object, settings: GatewaySettings) -> None:
+    web_app = create_app(core, settings)  # type: ignore[arg-type]
+    typer.echo(f"gateway on http://{settings.host}:{settings.port} (docs at /docs)")
+    uvicorn.run(
+        web_app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
+
+
+@app.command("up")
+@reports_errors
+def up_command() -> None:
+    """Bring the local exchange up: chain, deployed alliance and gateway, in the foreground."""
+    core = load_settings()
+    settings = GatewaySettings()
+    run_chain_in_foreground(
+        LocalChain(core.chain, core.data),
+        on_ready=lambda: ensure_deployed_and_report(core),
+        serve=lambda: serve(core, settings),
+    )

@@ -1,0 +1,35 @@
+"""FastAPI dependencies: the gateway context and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from gateway import errors
+from gateway.auth import Principal, verify_token
+from gateway.context import GatewayContext
+
+
+def get_context(request: Request) -> GatewayContext:
+    context: GatewayContext = request.app.state.context
+    return context
+
+
+Context = Annotated[GatewayContext, Depends(get_context)]
+
+
+def get_principal(
+    context: Context, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    """The caller of a valid bearer token (rate-limited per client)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise errors.Unauthorized("a bearer token is required")
+    principal = verify_token(context.secrets.token_key, token.strip())
+    context.limiter.check(principal.client_id)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]

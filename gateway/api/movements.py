@@ -1,0 +1,127 @@
+"""Deposits, withdrawals, quotes, conversions and gifts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from gateway.api.deps import Caller, Context, IdempotencyKeyHeader
+from gateway.api.idempotent import operation_post
+from gateway.schemas import (
+    ConversionCreate,
+    DepositCreate,
+    GiftCreate,
+    OperationPublic,
+    QuoteCreate,
+    QuotePublic,
+    WithdrawalCreate,
+)
+from gateway.services import movements
+
+router = APIRouter(prefix="/v1", tags=["movements"])
+ACCEPTED = {202: {"model": OperationPublic, "description": "Accepted; completes asynchronously."}}
+
+
+@router.post("/deposits", status_code=202, response_model=OperationPublic, responses=ACCEPTED)
+def deposit(
+    body: DepositCreate,
+    request: Request,
+    context: Context,
+    caller: Caller,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Move points from the brand's own programme onto the ledger (mint)."""
+    brand = caller.require_brand()
+    return operation_post(
+        context,
+        request,
+        caller,
+        key,
+        body.model_dump(),
+        lambda session: movements.create_deposit(session, context, brand, body),
+    )
+
+
+@router.post("/withdrawals", status_code=202, response_model=OperationPublic, responses=ACCEPTED)
+def withdraw(
+    body: WithdrawalCreate,
+    request: Request,
+    context: Context,
+    caller: Caller,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Move points from the ledger back into the brand's own programme (burn)."""
+    brand = caller.require_brand()
+    return operation_post(
+        context,
+        request,
+        caller,
+        key,
+        body.model_dump(),
+        lambda session: movements.create_withdrawal(session, context, brand, body),
+    )
+
+
+@router.post("/quotes", status_code=201, response_model=QuotePublic)
+def quote(body: QuoteCreate, context: Context, caller: Caller) -> QuotePublic:
+    """Price a conversion at the rates in force; the quote is good until `expires_at`.
+    (Quotes change nothing, so they need no Idempotency-Key.)"""
+    brand = caller.require_brand()
+    with context.sessions() as session:
+        priced, quote_id = movements.make_quote(session, context, brand, body)
+    return QuotePublic(
+        quote_id=quote_id,
+        from_brand=priced.from_brand,
+        to_brand=priced.to_brand,
+        amount_in=priced.amount_in,
+        amount_out=priced.amount_out,
+        fee_points=priced.fee_points,
+        min_amount_out=priced.min_amount_out,
+        rate_from_units=str(priced.rate_from_units),
+        rate_to_units=str(priced.rate_to_units),
+        fee_bps=priced.fee_bps,
+        expires_at=datetime.fromtimestamp(priced.expires_at, UTC),
+    )
+
+
+@router.post("/conversions", status_code=201, response_model=OperationPublic, responses=ACCEPTED)
+def convert(
+    body: ConversionCreate,
+    request: Request,
+    context: Context,
+    caller: Caller,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Convert a member's points between brands; 201 when final within the wait, else 202."""
+    brand = caller.require_brand()
+    return operation_post(
+        context,
+        request,
+        caller,
+        key,
+        body.model_dump(),
+        lambda session: movements.create_conversion(session, context, brand, body),
+        wait_s=context.settings.sync_wait_s,
+    )
+
+
+@router.post("/gifts", status_code=202, response_model=OperationPublic, responses=ACCEPTED)
+def gift(
+    body: GiftCreate,
+    request: Request,
+    context: Context,
+    caller: Caller,
+    key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Gift points to another member of the same brand, if the brand allows it."""
+    brand = caller.require_brand()
+    return operation_post(
+        context,
+        request,
+        caller,
+        key,
+        body.model_dump(),
+        lambda session: movements.create_gift(session, context, brand, body),
+    )

@@ -1,0 +1,31 @@
+"""Everything a request or worker needs, built once by `create_app` and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from alliance.settings import Settings
+from gateway.auth import RateLimiter
+from gateway.crypto import GatewaySecrets
+from gateway.ledger import Ledger
+from gateway.pipeline.manager import Pipeline
+from gateway.services.operations import OperationWaiters
+from gateway.settings import GatewaySettings
+
+
+@dataclass
+class GatewayContext:
+    """The gateway's dependencies."""
+
+    settings: GatewaySettings
+    core: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    secrets: GatewaySecrets
+    ledger: Ledger
+    waiters: OperationWaiters
+    limiter: RateLimiter
+    pipeline: Pipeline | None = None

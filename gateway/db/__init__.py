@@ -1,0 +1,1 @@
+"""The gateway's database: typed SQLAlchemy models, sessions, Alembic migrations."""

@@ -1,0 +1,134 @@
+"""The gateway's view of the deployed alliance: contract handles, reads, simulations and
+the mapping from contract custom errors to gateway errors (the only place it happens)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from alliance.chain import ChainClient
+from alliance.deploy import Deployment
+from alliance.errors import ContractReverted
+from alliance.manifest import BrandRecord
+from gateway import errors
+
+CHAIN_DOWN = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
+"""What web3's HTTP provider raises when the node does not answer."""
+
+CONTRACT_ERRORS: dict[str, Callable[..., errors.GatewayError]] = {
+    "ExchangePairDisabled": errors.PairDisabled,
+    "ExchangeBelowMinimum": errors.BelowMinimum,
+    "ExchangeAboveMaximum": errors.AboveMaximum,
+    "ExchangeDailyCapExceeded": errors.DailyCapExceeded,
+    "ExchangeInsufficientOutput": errors.SlippageExceeded,
+    "ExchangeAccountFrozen": errors.MemberFrozen,
+    "PointTokenAccountFrozen": errors.MemberFrozen,
+    "ERC20InsufficientBalance": errors.InsufficientPoints,
+    "PointTokenGiftingDisabled": errors.GiftingDisabled,
+    "EnforcedPause": errors.BrandSuspended,
+    "ExchangeSameBrand": errors.SameBrand,
+    "ExchangeInvalidAmount": errors.InvalidAmount,
+    "ExchangeDeadlinePassed": errors.QuoteExpired,
+    "ExchangeSelfCustodied": errors.SelfCustodyRequired,
+    "ExchangeInvalidSignature": errors.InvalidSignature,
+    "ExchangeUnknownBrand": errors.UnknownBrand,
+}
+
+
+def translate(error: ContractReverted) -> errors.GatewayError:
+    """The gateway error for a contract revert (unknown reverts become `chain_rejected`)."""
+    factory = CONTRACT_ERRORS.get(error.error_name, errors.ChainRejected)
+    return factory(f"{error.error_name}{tuple(error.arguments)!r}")
+
+
+def error_code_for(error_name: str) -> str:
+    """The stable code for a decoded contract error name."""
+    return CONTRACT_ERRORS.get(error_name, errors.ChainRejected).code  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Brand:
+    """A brand as the gateway uses it."""
+
+    code: str
+    record: BrandRecord
+    token: Contract
+
+    @property
+    def address(self) -> str:
+        return self.token.address
+
+
+@dataclass
+class Ledger:
+    """The deployed alliance, seen from the gateway."""
+
+    deployment: Deployment
+    brands: dict[str, Brand]
+    exchange: Contract
+    keys: Callable[[str], LocalAccount]
+    """Signing accounts by party name: `operator`, `<brand>.issuer`, `<brand>.admin`."""
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment, keys: Callable[[str], LocalAccount]) -> Ledger:
+        token = deployment.compiled.load_artifact("PointToken")
+        brands = {
+            record.code: Brand(
+                record.code, record, deployment.client.contract(token, record.token.address)
+            )
+            for record in deployment.manifest.brands
+        }
+        exchange = deployment.contract("AllianceExchange", deployment.manifest.exchange.address)
+        return cls(deployment, brands, exchange, keys)
+
+    @property
+    def client(self) -> ChainClient:
+        return self.deployment.client
+
+    @property
+    def w3(self) -> Web3:
+        return self.deployment.client.w3
+
+    def brand(self, code: str) -> Brand:
+        """The brand `code`, or `unknown_brand`."""
+        try:
+            return self.brands[code]
+        except KeyError:
+            raise errors.UnknownBrand(f"no brand {code!r}") from None
+
+    def brand_by_token(self, address: str) -> Brand:
+        for brand in self.brands.values():
+            if brand.address.lower() == address.lower():
+                return brand
+        raise errors.UnknownBrand(f"no brand with token {address}")
+
+    def read(self, function: Any) -> Any:
+        """A chain read; an unreachable node becomes `chain_unavailable`."""
+        try:
+            return self.client.call(function)
+        except ContractReverted as reverted:
+            raise translate(reverted) from None
+        except CHAIN_DOWN:
+            raise errors.ChainUnavailable("the chain is unreachable") from None
+
+    def simulate(self, sender: LocalAccount, function: Any) -> Any:
+        """Run `function` as `sender` without sending it: its result, or its revert translated."""
+        try:
+            return self.client.call(function, sender=sender.address)
+        except ContractReverted as reverted:
+            raise translate(reverted) from None
+        except CHAIN_DOWN:
+            raise errors.ChainUnavailable("the chain is unreachable") from None
+
+    def is_reachable(self) -> bool:
+        try:
+            _ = self.w3.eth.block_number
+        except CHAIN_DOWN:
+            return False
+        return True

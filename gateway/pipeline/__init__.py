@@ -1,0 +1,1 @@
+"""The durable transaction pipeline: accepted → submitted → confirmed | failed."""

@@ -1,0 +1,333 @@
+"""One submitter per signing key: owns its nonces, sends, tracks receipts, recovers.
+
+The loop is: hold the key's lease → settle or re-send unfinished transactions → take the
+next accepted operations, sign, commit the signed bytes, send. Committing before sending
+is what makes a crash harmless (docs/gateway.md, "Pipeline").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, cast
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from web3.contract.contract import ContractFunction
+from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.types import TxReceipt, Wei
+
+from alliance.errors import ContractReverted
+from gateway.db.base import utc_now
+from gateway.db.models import (
+    ChainTransaction,
+    Operation,
+    OperationStatus,
+    Signer,
+    TransactionStatus,
+)
+from gateway.db.session import unit_of_work
+from gateway.ledger import CHAIN_DOWN, Ledger, error_code_for
+from gateway.pipeline.calls import BATCHED_KINDS, Outcome, build_call, outcomes
+from gateway.pipeline.recovery import outcome_on_chain
+from gateway.settings import GatewaySettings
+
+logger = logging.getLogger("gateway.pipeline")
+
+SettledHook = Callable[[Session, Operation], None]
+"""Called inside the settling transaction for every operation that became final."""
+
+
+class Submitter(threading.Thread):
+    """Submits the operations of one signing key."""
+
+    def __init__(
+        self,
+        name: str,
+        account: LocalAccount,
+        ledger: Ledger,
+        sessions: sessionmaker[Session],
+        settings: GatewaySettings,
+        on_final: SettledHook,
+        on_committed: Callable[[list[int]], None],
+    ) -> None:
+        super().__init__(name=f"submitter-{name}", daemon=True)
+        self.signer_name = name
+        self.account = account
+        self.ledger = ledger
+        self.sessions = sessions
+        self.settings = settings
+        self.on_final = on_final
+        self.on_committed = on_committed
+        self.wakeup = threading.Event()
+        self.stopping = threading.Event()
+        self.owner = f"{uuid.uuid4().hex[:12]}"
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                progressed = self.step()
+            except CHAIN_DOWN:
+                logger.warning("%s: chain unreachable, retrying", self.signer_name)
+                self.stopping.wait(self.settings.chain_retry_s)
+                continue
+            except Exception:
+                logger.exception("%s: submitter step failed", self.signer_name)
+                self.stopping.wait(self.settings.chain_retry_s)
+                continue
+            if not progressed:
+                self.wakeup.wait(self.settings.submit_idle_s)
+                self.wakeup.clear()
+        self._release_lease()
+
+    def _release_lease(self) -> None:
+        """Hand the key back at a clean stop, so a restart need not wait for the lease."""
+        try:
+            with unit_of_work(self.sessions) as session:
+                session.execute(
+                    update(Signer)
+                    .where(Signer.address == self.address)
+                    .where(Signer.lease_owner == self.owner)
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
+        except Exception:
+            logger.exception("%s: could not release the lease", self.signer_name)
+
+    def step(self) -> bool:
+        """One pass: lease, recover, submit. Returns whether anything moved."""
+        if not self._hold_lease():
+            return False
+        recovered = self._recover()
+        submitted = self._submit_next()
+        return recovered or submitted
+
+    # ------------------------------------------------------------------ lease and nonce
+
+    def _hold_lease(self) -> bool:
+        now = utc_now()
+        expires = now + timedelta(seconds=self.settings.lease_ttl_s)
+        with unit_of_work(self.sessions) as session:
+            if session.get(Signer, self.address) is None:
+                chain_nonce = self.ledger.w3.eth.get_transaction_count(self.address, "pending")
+                session.add(Signer(address=self.address, next_nonce=chain_nonce))
+                session.flush()
+            taken = session.execute(
+                update(Signer)
+                .where(Signer.address == self.address)
+                .where(
+                    or_(
+                        Signer.lease_owner.is_(None),
+                        Signer.lease_owner == self.owner,
+                        Signer.lease_expires_at < now,
+                    )
+                )
+                .values(lease_owner=self.owner, lease_expires_at=expires)
+            )
+            return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ recovery
+
+    def _recover(self) -> bool:
+        with self.sessions() as session:
+            pending = session.scalars(
+                select(ChainTransaction)
+                .where(ChainTransaction.signer == self.address)
+                .where(ChainTransaction.status == TransactionStatus.SENT)
+                .order_by(ChainTransaction.nonce)
+            ).all()
+        progressed = False
+        for transaction in pending:
+            progressed |= self._resolve(transaction)
+        return progressed
+
+    def _resolve(self, transaction: ChainTransaction) -> bool:
+        receipt = self._receipt(transaction.tx_hash)
+        if receipt is not None:
+            return self._settle(transaction.id, receipt)
+        used = self.ledger.w3.eth.get_transaction_count(self.address, "latest")
+        if transaction.nonce < used:
+            return self._reconcile_replaced(transaction.id)
+        self._broadcast(transaction.raw_tx)
+        return False
+
+    def _receipt(self, tx_hash: str) -> TxReceipt | None:
+        try:
+            receipt = self.ledger.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        if self.settings.confirmations_min:
+            depth = self.ledger.w3.eth.block_number - receipt["blockNumber"]
+            if depth < self.settings.confirmations_min:
+                return None
+        return receipt
+
+    def _broadcast(self, raw_tx: bytes) -> None:
+        try:
+            self.ledger.w3.eth.send_raw_transaction(raw_tx)
+        except Web3RPCError as error:
+            # "already known" and "nonce too low" both mean the node has (or had) it:
+            # the receipt or the nonce check settles it on the next pass.
+            logger.info("%s: re-broadcast refused: %s", self.signer_name, error)
+
+    def _reconcile_replaced(self, transaction_id: int) -> bool:
+        """The transaction's nonce went to another transaction: match each operation to
+        chain state by request id; what the chain has not seen goes back to `accepted`."""
+        settled: list[int] = []
+        with unit_of_work(self.sessions) as session:
+            transaction = session.get_one(ChainTransaction, transaction_id)
+            transaction.status = TransactionStatus.REPLACED
+            for operation in self._operations_of(session, transaction_id):
+                outcome = outcome_on_chain(self.ledger, operation)
+                if outcome is None:
+                    operation.status = OperationStatus.ACCEPTED
+                    operation.transaction_id = None
+                else:
+                    self._finish(session, operation, outcome)
+                    settled.append(operation.id)
+        self.on_committed(settled)
+        return True
+
+    # ------------------------------------------------------------------ submission
+
+    def _submit_next(self) -> bool:
+        failed_ids: list[int] = []
+        with unit_of_work(self.sessions) as session:
+            operations = self._next_batch(session)
+            if not operations:
+                return False
+            call = build_call(self.ledger, operations)
+            try:
+                gas = self.ledger.client.estimate(call, sender=self.address)
+            except ContractReverted as reverted:
+                # Refused before anything was signed: no nonce used, the failure is final.
+                self._fail_before_sending(session, operations, reverted)
+                failed_ids = [operation.id for operation in operations]
+            else:
+                raw_tx, tx_hash, row_id = self._sign_and_record(session, operations, call, gas)
+        if failed_ids:
+            self.on_committed(failed_ids)
+            return True
+        # Committed: from here a crash is recovered by `_recover` (re-send or settle).
+        self._broadcast(raw_tx)
+        receipt = self._receipt(tx_hash)
+        if receipt is not None:
+            self._settle(row_id, receipt)
+        return True
+
+    def _sign_and_record(
+        self, session: Session, operations: list[Operation], call: ContractFunction, gas: int
+    ) -> tuple[bytes, str, int]:
+        """Sign with the key's next nonce and record the signed bytes (not yet sent)."""
+        signer = session.get_one(Signer, self.address, with_for_update=True)
+        transaction = call.build_transaction(
+            {
+                "from": self.address,
+                "nonce": signer.next_nonce,  # type: ignore[typeddict-item]
+                "gas": gas,
+                "gasPrice": Wei(0),
+                "chainId": self.ledger.deployment.manifest.chain_id,
+            }
+        )
+        signed = self.account.sign_transaction(cast(dict[str, Any], transaction))
+        row = ChainTransaction(
+            signer=self.address,
+            nonce=signer.next_nonce,
+            tx_hash=signed.hash.to_0x_hex(),
+            raw_tx=bytes(signed.raw_transaction),
+            status=TransactionStatus.SENT,
+        )
+        session.add(row)
+        session.flush()
+        signer.next_nonce += 1
+        for operation in operations:
+            operation.status = OperationStatus.SUBMITTED
+            operation.transaction_id = row.id
+        return row.raw_tx, row.tx_hash, row.id
+
+    def _next_batch(self, session: Session) -> list[Operation]:
+        first = session.scalars(
+            select(Operation)
+            .where(Operation.signer == self.signer_name)
+            .where(Operation.status == OperationStatus.ACCEPTED)
+            .order_by(Operation.id)
+            .limit(1)
+        ).first()
+        if first is None:
+            return []
+        if first.kind not in BATCHED_KINDS:
+            return [first]
+        return list(
+            session.scalars(
+                select(Operation)
+                .where(Operation.signer == self.signer_name)
+                .where(Operation.status == OperationStatus.ACCEPTED)
+                .where(Operation.kind == first.kind)
+                .order_by(Operation.id)
+                .limit(self.settings.batch_size_max)
+            )
+        )
+
+    def _fail_before_sending(
+        self, session: Session, operations: list[Operation], reverted: ContractReverted
+    ) -> None:
+        outcome = Outcome(
+            False,
+            error_code=error_code_for(reverted.error_name),
+            error_detail=f"{reverted.error_name}{tuple(reverted.arguments)!r}",
+        )
+        for operation in operations:
+            self._finish(session, operation, outcome)
+
+    # ------------------------------------------------------------------ settlement
+
+    def _settle(self, transaction_id: int, receipt: TxReceipt) -> bool:
+        with unit_of_work(self.sessions) as session:
+            transaction = session.get_one(ChainTransaction, transaction_id)
+            if transaction.status != TransactionStatus.SENT:
+                return False
+            transaction.status = (
+                TransactionStatus.MINED if receipt["status"] == 1 else TransactionStatus.REVERTED
+            )
+            transaction.block_number = receipt["blockNumber"]
+            operations = self._operations_of(session, transaction_id)
+            results = outcomes(self.ledger, operations, receipt)
+            for operation in operations:
+                outcome = results[operation.id]
+                if outcome.confirmed and outcome.result is not None:
+                    outcome.result.setdefault("tx_hash", transaction.tx_hash)
+                    outcome.result.setdefault("block_number", receipt["blockNumber"])
+                self._finish(session, operation, outcome)
+            ids = [operation.id for operation in operations]
+        self.on_committed(ids)
+        return True
+
+    def _operations_of(self, session: Session, transaction_id: int) -> list[Operation]:
+        return list(
+            session.scalars(
+                select(Operation)
+                .where(Operation.transaction_id == transaction_id)
+                .order_by(Operation.id)
+            )
+        )
+
+    def _finish(self, session: Session, operation: Operation, outcome: Outcome) -> None:
+        if outcome.confirmed:
+            operation.status = OperationStatus.CONFIRMED
+            operation.result = outcome.result
+        else:
+            operation.status = OperationStatus.FAILED
+            operation.error_code = outcome.error_code
+            operation.error_detail = outcome.error_detail
+        self.on_final(session, operation)

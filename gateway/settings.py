@@ -1,0 +1,77 @@
+"""Gateway settings (env prefix `ALLIANCE_GATEWAY_`), built by the caller and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """How the gateway serves, stores and submits."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALLIANCE_GATEWAY_", frozen=True, use_attribute_docstrings=True
+    )
+
+    host: str = "127.0.0.1"
+    """Interface the HTTP server binds."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    """HTTP port."""
+
+    database_url: str = ""
+    """SQLAlchemy URL; empty means SQLite at `<data_dir>/gateway.db` (WAL mode)."""
+
+    token_ttl_s: int = Field(default=900, ge=60, le=86_400)
+    """Lifetime of an issued access token."""
+
+    sync_wait_s: float = Field(default=5.0, ge=0, le=60)
+    """How long a synchronous endpoint waits for its operation to settle before a 202."""
+
+    batch_size_max: int = Field(default=100, ge=1, le=256)
+    """Most conversions per chain transaction (the exchange accepts up to 256)."""
+
+    confirmations_min: int = Field(default=0, ge=0, le=64)
+    """Blocks after inclusion before an operation counts as confirmed (0 on Anvil/QBFT)."""
+
+    submit_idle_s: float = Field(default=0.05, gt=0, le=5)
+    """How long a submitter sleeps when it has nothing to do (a new operation wakes it)."""
+
+    chain_retry_s: float = Field(default=1.0, gt=0, le=60)
+    """Back-off between submitter attempts while the chain is unreachable."""
+
+    lease_ttl_s: float = Field(default=15.0, gt=1, le=300)
+    """A submitter's lease on its signing key; another replica takes over after it lapses."""
+
+    rate_limit_per_s: float = Field(default=500.0, gt=0)
+    """Sustained requests per second allowed per client."""
+
+    rate_limit_burst: int = Field(default=1000, ge=1)
+    """Requests a client may make in a burst above the sustained rate."""
+
+    page_size_max: int = Field(default=200, ge=1, le=1000)
+    """Largest page a list endpoint returns."""
+
+    link_code_ttl_s: int = Field(default=600, ge=60, le=86_400)
+    """Lifetime of a one-time member link code."""
+
+    quote_ttl_s: int = Field(default=60, ge=5, le=3600)
+    """How long a quote can be used."""
+
+    stuck_after_s: float = Field(default=60.0, gt=0)
+    """Default age after which an unfinished operation is listed as stuck."""
+
+    webhook_attempts_max: int = Field(default=12, ge=1, le=50)
+    """Delivery attempts per webhook event before it is marked dead."""
+
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """HTTP timeout of one webhook delivery attempt."""
+
+    secrets_file: Path | None = None
+    """Master secret file; empty means `<data_dir>/gateway-secrets.json`, generated on first
+    run in development."""
+
+    environment: str = Field(default="development", pattern="^(development|production)$")
+    """`production` refuses generated development secrets."""
