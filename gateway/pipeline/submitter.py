@@ -33,6 +33,12 @@ from gateway.db.models import (
 from gateway.db.session import unit_of_work
 from gateway.ledger import CHAIN_DOWN, Ledger, error_code_for
 from gateway.pipeline.calls import BATCHED_KINDS, Outcome, build_call, outcomes
+from gateway.pipeline.failpoints import (
+    AFTER_RECORD_BEFORE_SEND,
+    AFTER_SEND_BEFORE_SETTLE,
+    BEFORE_SIGNING,
+    failpoint,
+)
 from gateway.pipeline.recovery import outcome_on_chain
 from gateway.settings import GatewaySettings
 
@@ -207,6 +213,7 @@ class Submitter(threading.Thread):
             operations = self._next_batch(session)
             if not operations:
                 return False
+            failpoint(BEFORE_SIGNING)
             call = build_call(self.ledger, operations)
             try:
                 gas = self.ledger.client.estimate(call, sender=self.address)
@@ -220,7 +227,9 @@ class Submitter(threading.Thread):
             self.on_committed(failed_ids)
             return True
         # Committed: from here a crash is recovered by `_recover` (re-send or settle).
+        failpoint(AFTER_RECORD_BEFORE_SEND)
         self._broadcast(raw_tx)
+        failpoint(AFTER_SEND_BEFORE_SETTLE)
         receipt = self._receipt(tx_hash)
         if receipt is not None:
             self._settle(row_id, receipt)
