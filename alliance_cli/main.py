@@ -8,7 +8,9 @@ import uvicorn
 from alliance.cli import app, ensure_deployed_and_report, reports_errors, run_chain_in_foreground
 from alliance.localchain import LocalChain
 from alliance.settings import load_settings
+from alliance_cli.demo import run_demo
 from gateway.app import create_app
+from gateway.logging import configure_logging
 from gateway.settings import GatewaySettings
 
 gateway_app = typer.Typer(help="Run the brand-facing gateway.", no_args_is_help=True)
@@ -26,10 +28,20 @@ def gateway_serve_command() -> None:
 
 
 def serve(core: object, settings: GatewaySettings) -> None:
+    configure_logging()
     web_app = create_app(core, settings)  # type: ignore[arg-type]
     typer.echo(f"gateway on http://{settings.host}:{settings.port} (docs at /docs)")
     uvicorn.run(
-        web_app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+        web_app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        # Longer than any client's idle pool timeout, so clients never reuse a socket the
+        # server is closing (a lost POST response).
+        timeout_keep_alive=75,
+        # uvicorn's records go to the root handlers, through the masking filter.
+        log_config=None,
     )
 
 
@@ -43,4 +55,19 @@ def up_command() -> None:
         LocalChain(core.chain, core.data),
         on_ready=lambda: ensure_deployed_and_report(core),
         serve=lambda: serve(core, settings),
+    )
+
+
+@app.command("demo")
+@reports_errors
+def demo_command() -> None:
+    """Walk through the running gateway: members, link, deposits, conversions, gift, withdrawal."""
+    core = load_settings()
+    settings = GatewaySettings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    run_demo(
+        f"http://{host}:{settings.port}",
+        core.data.data_dir / "gateway-clients.json",
+        core.data.manifest_file,
+        typer.echo,
     )

@@ -12,18 +12,21 @@ from fastapi import FastAPI
 from alliance.deploy import load_deployment
 from alliance.keys import DevKeyStore
 from alliance.settings import Settings
-from gateway.api import members, movements, oauth, operations
+from gateway.api import admin, health, members, movements, moves, oauth, operations, reads, webhooks
 from gateway.auth import RateLimiter
 from gateway.context import GatewayContext
 from gateway.crypto import GatewaySecrets, load_or_create_master_secret
 from gateway.db.migrate import upgrade_to_head
 from gateway.db.session import database_url, make_engine, make_session_factory, unit_of_work
 from gateway.ledger import Ledger
+from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.pipeline.manager import Pipeline
 from gateway.problems import install_problem_handlers
 from gateway.services.clients import ensure_dev_clients
+from gateway.services.moves import move_hook
 from gateway.services.operations import OperationWaiters
 from gateway.settings import GatewaySettings
+from gateway.webhooks import WebhookWorker
 
 logger = logging.getLogger("gateway")
 
@@ -66,21 +69,31 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        webhook_worker = None
         if run_workers:
+            webhook_worker = app.state.webhook_worker = WebhookWorker(
+                context.sessions, context.secrets, settings
+            )
             context.pipeline = Pipeline(
                 context.ledger,
                 context.sessions,
                 settings,
                 context.ledger.keys,
                 context.waiters,
-                on_final=[],
+                on_final=[
+                    webhook_worker.on_final,
+                    move_hook(context.ledger, settings, [webhook_worker.on_final]),
+                ],
             )
             context.pipeline.start()
+            webhook_worker.start()
         try:
             yield
         finally:
             if context.pipeline is not None:
                 context.pipeline.stop()
+            if webhook_worker is not None:
+                webhook_worker.stop()
             context.engine.dispose()
 
     app = FastAPI(
@@ -90,7 +103,13 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
         description="Brand-facing API. Errors are RFC 9457 problem details (see docs/api.md).",
     )
     app.state.context = context
+    app.state.metrics = GatewayMetrics(context.sessions)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_problem_handlers(app)
     for router in (oauth.router, members.router, movements.router, operations.router):
+        app.include_router(router)
+    app.include_router(webhooks.router)
+    app.include_router(health.router)
+    for router in (reads.router, moves.router, admin.router):
         app.include_router(router)
     return app

@@ -54,7 +54,11 @@ InvalidSignature = gateway_error("invalid_signature", "The signature is not the 
 RateLimited = gateway_error("rate_limited", "Too many requests for this client.")
 ChainUnavailable = gateway_error("chain_unavailable", "The chain is unreachable.")
 OperationNotCancellable = gateway_error("operation_not_cancellable", "Already final or on chain.")
+Cancelled = gateway_error("cancelled", "An operator cancelled the operation before it applied.")
 ChainRejected = gateway_error("chain_rejected", "The chain refused the operation.")
+DatabaseUnavailable = gateway_error("database_unavailable", "The database does not answer.")
+WebhookLimitReached = gateway_error("webhook_limit_reached", "The brand has too many webhooks.")
+WebhookUrlRefused = gateway_error("webhook_url_refused", "The webhook URL is not allowed.")
 
 
 @dataclass(eq=False)

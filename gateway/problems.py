@@ -19,7 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway.errors import GatewayError
 
 PROBLEM_TYPE_BASE = "https://alliance.example/problems/"
-RETRY_AFTER_S = {"chain_unavailable": 5, "idempotency_in_progress": 1, "rate_limited": 1}
+RETRY_AFTER_S = {
+    "chain_unavailable": 5,
+    "database_unavailable": 5,
+    "idempotency_in_progress": 1,
+    "rate_limited": 1,
+}
 
 STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
@@ -32,6 +37,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "idempotency_in_progress": 409,
     "member_exists": 409,
     "operation_not_cancellable": 409,
+    "cancelled": 409,
+    "webhook_limit_reached": 409,
     "validation_failed": 422,
     "link_code_invalid": 422,
     "insufficient_points": 422,
@@ -49,8 +56,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "signature_required": 422,
     "invalid_signature": 422,
     "chain_rejected": 422,
+    "webhook_url_refused": 422,
     "rate_limited": 429,
     "chain_unavailable": 503,
+    "database_unavailable": 503,
 }
 
 logger = logging.getLogger("gateway.problems")

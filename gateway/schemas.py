@@ -13,7 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 POINTS_MAX = 2**53 - 1
 
-Points = Annotated[int, Field(gt=0, le=POINTS_MAX, description="Whole points, positive.")]
+# Strict: a JSON integer and nothing else (lax parsing would take "100", 100.0 or even
+# `true` as an amount of points).
+Points = Annotated[
+    int, Field(strict=True, gt=0, le=POINTS_MAX, description="Whole points, positive.")
+]
 BrandCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 BrandMemberId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
@@ -147,6 +151,12 @@ class OperationPublic(BaseModel):
     params: dict[str, Any]
     result: dict[str, Any] | None = None
     error: OperationError | None = None
+    parent_id: int | None = Field(
+        default=None, description="The move this operation is a step of, if any."
+    )
+    children: list[int] | None = Field(
+        default=None, description="A move's step operations, oldest first (moves only)."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -199,3 +209,17 @@ class WebhookPublic(BaseModel):
 
 class AdminActionCreate(Strict):
     reason: Annotated[str, StringConstraints(min_length=3, max_length=500)]
+
+
+class AdminActionPublic(BaseModel):
+    id: int
+    operation_id: int
+    action: str
+    status: str = Field(description="pending, sent (replacement broadcast), done or too_late.")
+    actor: str
+    reason: str
+    detail: str | None = None
+    tx_hash: str | None = Field(default=None, description="The replacement transaction (cancel).")
+    created_at: datetime
+    completed_at: datetime | None = None
+    operation: OperationPublic

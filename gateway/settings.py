@@ -60,6 +60,15 @@ class GatewaySettings(BaseSettings):
     quote_ttl_s: int = Field(default=60, ge=5, le=3600)
     """How long a quote can be used."""
 
+    move_deadline_s: int = Field(default=3600, ge=60, le=86_400)
+    """How long a move's conversion step stays valid on chain after its deposit confirms."""
+
+    move_withdrawal_retries_max: int = Field(default=3, ge=0, le=10)
+    """Extra attempts of a move's withdrawal step (or its compensation) after a failure."""
+
+    admin_wait_s: float = Field(default=10.0, ge=0, le=60)
+    """How long an operator's cancel or re-submit waits for the submitter to act on it."""
+
     stuck_after_s: float = Field(default=60.0, gt=0)
     """Default age after which an unfinished operation is listed as stuck."""
 
@@ -68,6 +77,21 @@ class GatewaySettings(BaseSettings):
 
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     """HTTP timeout of one webhook delivery attempt."""
+
+    webhook_backoff_initial_s: float = Field(default=1.0, gt=0, le=3600)
+    """Delay before the second delivery attempt; each later one doubles it (with jitter)."""
+
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0, le=86_400)
+    """Longest delay between two delivery attempts."""
+
+    webhook_batch_size_max: int = Field(default=16, ge=1, le=256)
+    """Most deliveries one worker claims and sends (concurrently) per pass."""
+
+    webhook_poll_s: float = Field(default=0.5, gt=0, le=60)
+    """How often the delivery worker looks for due deliveries when nothing woke it."""
+
+    webhook_subscriptions_max: int = Field(default=10, ge=1, le=1000)
+    """Most active webhook subscriptions per brand."""
 
     secrets_file: Path | None = None
     """Master secret file; empty means `<data_dir>/gateway-secrets.json`, generated on first

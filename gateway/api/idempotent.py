@@ -20,10 +20,11 @@ from gateway.db.session import unit_of_work
 from gateway.problems import STATUS_BY_CODE, problem
 from gateway.services import idempotency
 
-WAIT_SLICE_S = 0.25
+WAIT_SLICE_S = 1.0
 """A waiting request re-reads the database at least this often (another replica may settle)."""
 
 CreatesOperation = Callable[[Session], Operation]
+Prepares = Callable[[], None]
 CreatesResponse = Callable[[Session], tuple[int, dict[str, Any]]]
 
 
@@ -41,17 +42,29 @@ def operation_post(
     create: CreatesOperation,
     *,
     wait_s: float = 0.0,
+    prepare: Prepares | None = None,
 ) -> JSONResponse:
-    """An idempotent POST that records an operation; waits up to `wait_s` for it to settle."""
+    """An idempotent POST that records an operation; waits up to `wait_s` for it to settle.
+
+    `prepare` runs the slow checks (chain simulations) before the write transaction, and
+    only for a new key: a replay is answered from what the first request recorded.
+    """
     checked, hashed = _key_and_hash(request, key, body)
-    operation_id = _first_or_replayed(context, principal, checked, hashed, create)
+    with context.sessions() as session:
+        earlier = idempotency.find(session, principal.client_id, checked, hashed)
+        replayed = earlier.operation_id if earlier is not None else None
+    if replayed is None and prepare is not None:
+        prepare()
+    operation_id = replayed or _first_or_replayed(context, principal, checked, hashed, create)
     with context.sessions() as session:
         operation = session.get_one(Operation, operation_id)
         signer = operation.signer
-    context.pipeline and context.pipeline.wake(signer)
-    if wait_s > 0:
-        _wait(context, operation_id, wait_s)
-    return render_operation(context, operation_id)
+    if context.pipeline is not None:
+        context.pipeline.wake(signer)
+    if wait_s <= 0:
+        return render_operation(context, operation_id, synchronous=False)
+    _wait(context, operation_id, wait_s)
+    return render_operation(context, operation_id, synchronous=True)
 
 
 def _first_or_replayed(
@@ -124,11 +137,18 @@ def _wait(context: GatewayContext, operation_id: int, wait_s: float) -> None:
         context.waiters.forget(operation_id)
 
 
-def render_operation(context: GatewayContext, operation_id: int) -> JSONResponse:
-    """201 when confirmed, 202 while pending, the problem (with the operation) when failed."""
+def render_operation(
+    context: GatewayContext, operation_id: int, *, synchronous: bool
+) -> JSONResponse:
+    """Asynchronous endpoints always answer 202 with the operation (whatever its status by
+    then). Synchronous ones answer 201 when confirmed, 202 while pending, and the problem
+    (with the operation) when it failed."""
     with context.sessions() as session:
         operation = session.get_one(Operation, operation_id)
         public = operation_public(session, operation).model_dump(mode="json")
+    location = {"Location": f"/v1/operations/{operation_id}"}
+    if not synchronous:
+        return JSONResponse(public, status_code=202, headers=location)
     if operation.status == OperationStatus.FAILED and operation.error_code:
         return problem(
             operation.error_code,

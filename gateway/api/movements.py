@@ -61,6 +61,7 @@ def withdraw(
         key,
         body.model_dump(),
         lambda session: movements.create_withdrawal(session, context, brand, body),
+        prepare=lambda: movements.check_withdrawal(context, brand, body),
     )
 
 
@@ -104,6 +105,7 @@ def convert(
         body.model_dump(),
         lambda session: movements.create_conversion(session, context, brand, body),
         wait_s=context.settings.sync_wait_s,
+        prepare=lambda: movements.check_conversion(context, brand, body),
     )
 
 
@@ -124,4 +126,5 @@ def gift(
         key,
         body.model_dump(),
         lambda session: movements.create_gift(session, context, brand, body),
+        prepare=lambda: movements.check_gift(context, brand, body),
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Member, Operation
-from gateway.schemas import MemberPublic, OperationError, OperationPublic
+from gateway.db.models import AdminAction, Member, Operation, OperationKind
+from gateway.schemas import AdminActionPublic, MemberPublic, OperationError, OperationPublic
 
 PUBLIC_PARAMS = (
     "amount",
@@ -23,6 +24,7 @@ PUBLIC_PARAMS = (
     "daily_cap",
     "quote_id",
     "step_name",
+    "attempt",
 )
 
 
@@ -43,8 +45,20 @@ def operation_public(session: Session, operation: Operation) -> OperationPublic:
         params={k: v for k, v in operation.params.items() if k in PUBLIC_PARAMS},
         result=operation.result,
         error=error,
+        parent_id=operation.parent_id,
+        children=_children(session, operation),
         created_at=operation.created_at,
         updated_at=operation.updated_at,
+    )
+
+
+def _children(session: Session, operation: Operation) -> list[int] | None:
+    if operation.kind != OperationKind.MOVE:
+        return None
+    return list(
+        session.scalars(
+            select(Operation.id).where(Operation.parent_id == operation.id).order_by(Operation.id)
+        )
     )
 
 
@@ -56,4 +70,21 @@ def member_public(member: Member, brand_member_id: str | None = None) -> MemberP
         brands=sorted(link.brand_code for link in member.links),
         brand_member_id=brand_member_id,
         created_at=member.created_at,
+    )
+
+
+def admin_action_public(session: Session, action: AdminAction) -> AdminActionPublic:
+    """An operator action with its operation (the replacement's raw bytes stay inside)."""
+    return AdminActionPublic(
+        id=action.id,
+        operation_id=action.operation_id,
+        action=action.action,
+        status=action.status,
+        actor=action.actor,
+        reason=action.reason,
+        detail=action.detail,
+        tx_hash=action.tx_hash,
+        created_at=action.created_at,
+        completed_at=action.completed_at,
+        operation=operation_public(session, session.get_one(Operation, action.operation_id)),
     )

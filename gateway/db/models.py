@@ -69,6 +69,15 @@ class TransactionStatus(enum.StrEnum):
     REPLACED = "replaced"
 
 
+class DeliveryStatus(enum.StrEnum):
+    """Where a webhook delivery is."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
 class GatewayMeta(Base):
     """Key-value facts about this database (the request-id base, the bound deployment)."""
 
@@ -235,8 +244,30 @@ class WebhookDelivery(Timestamped, Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class AdminActionKind(enum.StrEnum):
+    """What an operator asked for."""
+
+    CANCEL = "cancel"
+    RESUBMIT = "resubmit"
+
+
+class AdminActionStatus(enum.StrEnum):
+    """Where an operator's request is. `pending` and `sent` wait for the submitter that owns
+    the operation's signing key; the others are final."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DONE = "done"
+    TOO_LATE = "too_late"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (AdminActionStatus.DONE, AdminActionStatus.TOO_LATE)
+
+
 class AdminAction(Base):
-    """An operator's cancel or re-submit of an operation."""
+    """An operator's cancel or re-submit of an operation, and what became of it. A cancel of
+    a submitted operation keeps the replacement transaction it signed (same nonce)."""
 
     __tablename__ = "admin_actions"
 
@@ -245,6 +276,13 @@ class AdminAction(Base):
         ForeignKey("operations.id"), nullable=False, index=True
     )
     action: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(
+        String(16), default=AdminActionStatus.PENDING, nullable=False, index=True
+    )
     actor: Mapped[str] = mapped_column(String(64), nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -54,6 +54,11 @@ class Pipeline:
         if signer_name in self.submitters:
             self.submitters[signer_name].wakeup.set()
 
+    def run_final_hooks(self, session: Session, operation: Operation) -> None:
+        """Run the `on_final` hooks for an operation finished outside a submitter (an
+        operator's cancel of an accepted operation), inside the caller's transaction."""
+        self._final(session, operation)
+
     def _final(self, session: Session, operation: Operation) -> None:
         for hook in self._on_final:
             hook(session, operation)

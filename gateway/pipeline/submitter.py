@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -32,7 +33,14 @@ from gateway.db.models import (
 )
 from gateway.db.session import unit_of_work
 from gateway.ledger import CHAIN_DOWN, Ledger, error_code_for
-from gateway.pipeline.calls import BATCHED_KINDS, Outcome, build_call, outcomes
+from gateway.pipeline import interventions
+from gateway.pipeline.calls import (
+    BATCHED_KINDS,
+    Outcome,
+    batch_gas_limit,
+    build_call,
+    outcomes,
+)
 from gateway.pipeline.failpoints import (
     AFTER_RECORD_BEFORE_SEND,
     AFTER_SEND_BEFORE_SETTLE,
@@ -43,6 +51,9 @@ from gateway.pipeline.recovery import outcome_on_chain
 from gateway.settings import GatewaySettings
 
 logger = logging.getLogger("gateway.pipeline")
+
+RECOVER_INTERVAL_S = 1.0
+"""How often unfinished transactions are re-checked (each submission settles its own at once)."""
 
 SettledHook = Callable[[Session, Operation], None]
 """Called inside the settling transaction for every operation that became final."""
@@ -72,6 +83,8 @@ class Submitter(threading.Thread):
         self.wakeup = threading.Event()
         self.stopping = threading.Event()
         self.owner = f"{uuid.uuid4().hex[:12]}"
+        self._lease_renew_at = 0.0
+        self._recover_at = 0.0
 
     @property
     def address(self) -> str:
@@ -87,10 +100,13 @@ class Submitter(threading.Thread):
                 progressed = self.step()
             except CHAIN_DOWN:
                 logger.warning("%s: chain unreachable, retrying", self.signer_name)
+                self._recover_at = 0.0
                 self.stopping.wait(self.settings.chain_retry_s)
                 continue
             except Exception:
                 logger.exception("%s: submitter step failed", self.signer_name)
+                self._recover_at = 0.0
+                self._lease_renew_at = 0.0
                 self.stopping.wait(self.settings.chain_retry_s)
                 continue
             if not progressed:
@@ -112,12 +128,22 @@ class Submitter(threading.Thread):
             logger.exception("%s: could not release the lease", self.signer_name)
 
     def step(self) -> bool:
-        """One pass: lease, recover, submit. Returns whether anything moved."""
-        if not self._hold_lease():
-            return False
-        recovered = self._recover()
+        """One pass: lease, operators' actions, recover, submit. Returns whether anything
+        moved. Operators' actions go first so a cancel's replacement is offered before
+        recovery would re-broadcast the transaction it replaces."""
+        now = time.monotonic()
+        if now >= self._lease_renew_at:
+            if not self._hold_lease():
+                return False
+            # Renew well before expiry; between renewals the lease is ours.
+            self._lease_renew_at = now + self.settings.lease_ttl_s / 3
+        intervened = self._intervene()
+        recovered = False
+        if intervened or now >= self._recover_at:
+            recovered = self._recover()
+            self._recover_at = now + RECOVER_INTERVAL_S
         submitted = self._submit_next()
-        return recovered or submitted
+        return intervened or recovered or submitted
 
     # ------------------------------------------------------------------ lease and nonce
 
@@ -165,7 +191,10 @@ class Submitter(threading.Thread):
         used = self.ledger.w3.eth.get_transaction_count(self.address, "latest")
         if transaction.nonce < used:
             return self._reconcile_replaced(transaction.id)
-        self._broadcast(transaction.raw_tx)
+        with self.sessions() as session:
+            # An operator's cancel offers its replacement in place of the original.
+            raw_tx = interventions.replacement_raw(session, transaction.id) or transaction.raw_tx
+        self._broadcast(raw_tx)
         return False
 
     def _receipt(self, tx_hash: str) -> TxReceipt | None:
@@ -189,13 +218,15 @@ class Submitter(threading.Thread):
 
     def _reconcile_replaced(self, transaction_id: int) -> bool:
         """The transaction's nonce went to another transaction: match each operation to
-        chain state by request id; what the chain has not seen goes back to `accepted`."""
+        chain state by request id; what the chain has not seen goes back to `accepted`,
+        or fails `cancelled` when an operator's cancel replaced it."""
         settled: list[int] = []
         with unit_of_work(self.sessions) as session:
             transaction = session.get_one(ChainTransaction, transaction_id)
             transaction.status = TransactionStatus.REPLACED
             for operation in self._operations_of(session, transaction_id):
                 outcome = outcome_on_chain(self.ledger, operation)
+                outcome = outcome or interventions.cancelled_outcome(session, operation)
                 if outcome is None:
                     operation.status = OperationStatus.ACCEPTED
                     operation.transaction_id = None
@@ -205,9 +236,30 @@ class Submitter(threading.Thread):
         self.on_committed(settled)
         return True
 
+    # ------------------------------------------------------------------ operators' actions
+
+    def _intervene(self) -> bool:
+        """Carry out operators' cancels and re-submits of this key's operations, each in its
+        own transaction, broadcasting only after the commit."""
+        with self.sessions() as session:
+            action_ids = interventions.open_action_ids(session, self.signer_name)
+        progressed = False
+        chain_id = self.ledger.deployment.manifest.chain_id
+        for action_id in action_ids:
+            with unit_of_work(self.sessions) as session:
+                moved, raw_tx = interventions.carry_out(
+                    session, action_id, self.account, chain_id, self._finish
+                )
+            if raw_tx is not None:
+                self._broadcast(raw_tx)
+            progressed |= moved
+        return progressed
+
     # ------------------------------------------------------------------ submission
 
     def _submit_next(self) -> bool:
+        if not self._has_accepted():
+            return False
         failed_ids: list[int] = []
         with unit_of_work(self.sessions) as session:
             operations = self._next_batch(session)
@@ -216,7 +268,7 @@ class Submitter(threading.Thread):
             failpoint(BEFORE_SIGNING)
             call = build_call(self.ledger, operations)
             try:
-                gas = self.ledger.client.estimate(call, sender=self.address)
+                gas = self._gas_limit(operations, call)
             except ContractReverted as reverted:
                 # Refused before anything was signed: no nonce used, the failure is final.
                 self._fail_before_sending(session, operations, reverted)
@@ -234,6 +286,13 @@ class Submitter(threading.Thread):
         if receipt is not None:
             self._settle(row_id, receipt)
         return True
+
+    def _gas_limit(self, operations: list[Operation], call: ContractFunction) -> int:
+        """Batches get a fixed budget (items fail inside the batch, never the batch itself);
+        single calls are estimated, which also refuses a doomed call before signing."""
+        if operations[0].kind in BATCHED_KINDS:
+            return batch_gas_limit(len(operations))
+        return self.ledger.client.estimate(call, sender=self.address)
 
     def _sign_and_record(
         self, session: Session, operations: list[Operation], call: ContractFunction, gas: int
@@ -265,13 +324,29 @@ class Submitter(threading.Thread):
             operation.transaction_id = row.id
         return row.raw_tx, row.tx_hash, row.id
 
+    def _has_accepted(self) -> bool:
+        """A lock-free look for work, so an idle submitter never takes the write lock."""
+        with self.sessions() as session:
+            return (
+                session.scalars(
+                    select(Operation.id)
+                    .where(Operation.signer == self.signer_name)
+                    .where(Operation.status == OperationStatus.ACCEPTED)
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
     def _next_batch(self, session: Session) -> list[Operation]:
+        # Row locks (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) so an
+        # operator's cancel of an accepted operation and its signing never interleave.
         first = session.scalars(
             select(Operation)
             .where(Operation.signer == self.signer_name)
             .where(Operation.status == OperationStatus.ACCEPTED)
             .order_by(Operation.id)
             .limit(1)
+            .with_for_update(of=Operation)
         ).first()
         if first is None:
             return []
@@ -285,6 +360,7 @@ class Submitter(threading.Thread):
                 .where(Operation.kind == first.kind)
                 .order_by(Operation.id)
                 .limit(self.settings.batch_size_max)
+                .with_for_update(of=Operation)
             )
         )
 
@@ -302,6 +378,9 @@ class Submitter(threading.Thread):
     # ------------------------------------------------------------------ settlement
 
     def _settle(self, transaction_id: int, receipt: TxReceipt) -> bool:
+        # Decode before taking the write lock: only the bookkeeping happens inside it.
+        with self.sessions() as session:
+            results = outcomes(self.ledger, self._operations_of(session, transaction_id), receipt)
         with unit_of_work(self.sessions) as session:
             transaction = session.get_one(ChainTransaction, transaction_id)
             if transaction.status != TransactionStatus.SENT:
@@ -311,7 +390,6 @@ class Submitter(threading.Thread):
             )
             transaction.block_number = receipt["blockNumber"]
             operations = self._operations_of(session, transaction_id)
-            results = outcomes(self.ledger, operations, receipt)
             for operation in operations:
                 outcome = results[operation.id]
                 if outcome.confirmed and outcome.result is not None:

@@ -54,12 +54,18 @@ def create_deposit(
     )
 
 
+def check_withdrawal(context: GatewayContext, brand_code: str, body: WithdrawalCreate) -> None:
+    """Chain-side checks, before (and outside) the write transaction."""
+    with context.sessions() as session:
+        member = members.get_member(session, body.member_id, brand_code)
+    _require_balance(context, brand_code, member, body.amount)
+
+
 def create_withdrawal(
     session: Session, context: GatewayContext, brand_code: str, body: WithdrawalCreate
 ) -> Operation:
     member = members.get_member(session, body.member_id, brand_code)
     brand = context.ledger.brand(brand_code)
-    _require_balance(context, brand_code, member, body.amount)
     return create_operation(
         session,
         kind=OperationKind.WITHDRAWAL,
@@ -153,6 +159,26 @@ def read_quote(context: GatewayContext, quote_id: str) -> Quote:
     return Quote(**claims)
 
 
+def check_conversion(context: GatewayContext, brand_code: str, body: ConversionCreate) -> None:
+    """Ask the chain whether the conversion would pass now, before the write transaction."""
+    with context.sessions() as session:
+        member = members.get_member(session, body.member_id, brand_code)
+    terms = _conversion_terms(context, member, body)
+    if member.custody == Custody.SELF and body.signature is None:
+        raise errors.SelfCustodyRequired("this member authorises conversions by signature")
+    ledger = context.ledger
+    source, target = ledger.brand(terms["from_brand"]), ledger.brand(terms["to_brand"])
+    _simulate_conversion(
+        context,
+        member,
+        source.address,
+        target.address,
+        terms["amount_in"],
+        terms["min_amount_out"],
+        terms["deadline"],
+    )
+
+
 def create_conversion(
     session: Session, context: GatewayContext, brand_code: str, body: ConversionCreate
 ) -> Operation:
@@ -163,7 +189,7 @@ def create_conversion(
         raise errors.SelfCustodyRequired("this member authorises conversions by signature")
     ledger = context.ledger
     source, target = ledger.brand(terms["from_brand"]), ledger.brand(terms["to_brand"])
-    operation = create_operation(
+    return create_operation(
         session,
         kind=OperationKind.CONVERSION,
         brand_code=brand_code,
@@ -176,17 +202,6 @@ def create_conversion(
             "signature": body.signature or "0x",
         },
     )
-    _simulate_conversion(
-        context,
-        member,
-        source.address,
-        target.address,
-        terms["amount_in"],
-        terms["min_amount_out"],
-        terms["deadline"],
-        request_id=operation.request_id,
-    )
-    return operation
 
 
 def _conversion_terms(
@@ -225,16 +240,15 @@ def _simulate_conversion(
     amount_in: int,
     min_amount_out: int,
     deadline: int,
-    *,
-    request_id: int | None = None,
 ) -> None:
     """Ask the chain whether the conversion would pass now; a refusal raises its error.
     An unreachable chain skips the check: the conversion is accepted and completes later."""
     if member.custody == Custody.SELF:
         return  # the signature is checked on chain; pricing was already done
     ledger = context.ledger
+    # Request id 0 is never issued, so the simulation checks everything but replay.
     request = (
-        request_id or 0,
+        0,
         member.address,
         from_token,
         to_token,
@@ -248,6 +262,19 @@ def _simulate_conversion(
         return
 
 
+def check_gift(context: GatewayContext, brand_code: str, body: GiftCreate) -> None:
+    """Chain-side checks, before (and outside) the write transaction."""
+    if body.brand != brand_code:
+        raise errors.Forbidden("a brand can only move its own points as gifts")
+    with context.sessions() as session:
+        sender = members.get_member(session, body.from_member_id, brand_code)
+        members.get_member(session, body.to_member_id, brand_code)
+    brand = context.ledger.brand(brand_code)
+    if not context.ledger.read(brand.token.functions.giftingEnabled()):
+        raise errors.GiftingDisabled(f"{brand_code} does not allow gifts")
+    _require_balance(context, brand_code, sender, body.amount)
+
+
 def create_gift(
     session: Session, context: GatewayContext, brand_code: str, body: GiftCreate
 ) -> Operation:
@@ -256,10 +283,6 @@ def create_gift(
     sender = members.get_member(session, body.from_member_id, brand_code)
     recipient = members.get_member(session, body.to_member_id, brand_code)
     brand = context.ledger.brand(brand_code)
-    gifting = context.ledger.read(brand.token.functions.giftingEnabled())
-    if not gifting:
-        raise errors.GiftingDisabled(f"{brand_code} does not allow gifts")
-    _require_balance(context, brand_code, sender, body.amount)
     return create_operation(
         session,
         kind=OperationKind.GIFT,

@@ -20,14 +20,22 @@ new database facing an old chain never reuses a request id, and ids stay sequent
 keeps the contracts' request-id bitmaps warm)."""
 
 
+_BASES: dict[str, int] = {}
+
+
 def request_id_base(session: Session) -> int:
-    """This database's request-id base, created on first use."""
+    """This database's request-id base, created on first use (then cached: it never changes)."""
+    url = str(session.get_bind().engine.url)
+    if url in _BASES:
+        return _BASES[url]
     meta = session.get(GatewayMeta, REQUEST_ID_BASE_KEY)
     if meta is None:
         meta = GatewayMeta(key=REQUEST_ID_BASE_KEY, value=str(int(time.time()) << REQUEST_ID_SHIFT))
         session.add(meta)
         session.flush()
-    return int(meta.value)
+        return int(meta.value)  # not cached until committed: this transaction may roll back
+    _BASES[url] = int(meta.value)
+    return _BASES[url]
 
 
 def create_operation(
@@ -59,9 +67,15 @@ def create_operation(
     return operation
 
 
+OPERATION_ID_MAX = 2**31 - 1
+"""Largest id the `operations.id` column holds on every backend (PostgreSQL INTEGER)."""
+
+
 def get_operation(session: Session, operation_id: int, brand_code: str | None) -> Operation:
     """The operation, if `brand_code` may see it (None: operators and auditors see all)."""
-    operation = session.get(Operation, operation_id)
+    # An id no column can hold is simply unknown; passing it on makes the driver overflow.
+    in_range = 1 <= operation_id <= OPERATION_ID_MAX
+    operation = session.get(Operation, operation_id) if in_range else None
     if operation is None or (brand_code is not None and operation.brand_code != brand_code):
         raise errors.NotFound(f"no operation {operation_id}")
     return operation
