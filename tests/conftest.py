@@ -103,35 +103,9 @@ def chain_factory(tmp_path: Path) -> Iterator[Callable[..., LocalChain]]:
 @pytest.fixture(scope="session")
 def deployed(compiled: CompileResult, anvil: LocalChain, tmp_path_factory: pytest.TempPathFactory):
     """The test alliance (tests/support/alliance.py TEST_CONFIG) deployed once per session."""
-    from alliance.chain import ChainClient
-    from alliance.deploy import Parties, deploy_alliance
-    from alliance.deploy_config import AllianceConfig
-    from alliance.keys import DevKeyStore
-    from tests.support.alliance import TEST_CONFIG, DeployedAlliance
+    from tests.support.alliance import deploy_test_alliance
 
-    config = AllianceConfig.model_validate(TEST_CONFIG)
-    artifacts = [compiled.load_artifact(name) for name in compiled.contract_names]
-    client = ChainClient.connect(anvil.rpc_url, artifacts)
-    parties = Parties.from_keys(DevKeyStore(tmp_path_factory.mktemp("keys")), config)
-    manifest = deploy_alliance(client, compiled.load_artifact, config, parties)
-    token_artifact = compiled.load_artifact("PointToken")
-    return DeployedAlliance(
-        client=client,
-        compiled=compiled,
-        config=config,
-        manifest=manifest,
-        parties=parties,
-        governance=client.contract(
-            compiled.load_artifact("AllianceGovernance"), manifest.governance.address
-        ),
-        exchange=client.contract(
-            compiled.load_artifact("AllianceExchange"), manifest.exchange.address
-        ),
-        anchor=client.contract(
-            compiled.load_artifact("SettlementAnchor"), manifest.settlement_anchor.address
-        ),
-        tokens={b.code: client.contract(token_artifact, b.token.address) for b in manifest.brands},
-    )
+    return deploy_test_alliance(compiled, anvil.rpc_url, tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

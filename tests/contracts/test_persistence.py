@@ -5,43 +5,13 @@ it with SIGTERM as `alliance chain stop` does, starts it again from the same sta
 and checks that everything the contracts hold came back and the exchange still works.
 """
 
-from alliance.chain import ChainClient
-from alliance.deploy import Parties, deploy_alliance, is_deployed
-from alliance.deploy_config import AllianceConfig
-from alliance.keys import DevKeyStore
-from tests.support.alliance import TEST_CONFIG, DeployedAlliance, new_member
-
-
-def _deploy(compiled, chain, keys_dir) -> DeployedAlliance:
-    config = AllianceConfig.model_validate(TEST_CONFIG)
-    client = ChainClient.connect(
-        chain.rpc_url, [compiled.load_artifact(n) for n in compiled.contract_names]
-    )
-    parties = Parties.from_keys(DevKeyStore(keys_dir), config)
-    manifest = deploy_alliance(client, compiled.load_artifact, config, parties)
-    token = compiled.load_artifact("PointToken")
-    return DeployedAlliance(
-        client=client,
-        compiled=compiled,
-        config=config,
-        manifest=manifest,
-        parties=parties,
-        governance=client.contract(
-            compiled.load_artifact("AllianceGovernance"), manifest.governance.address
-        ),
-        exchange=client.contract(
-            compiled.load_artifact("AllianceExchange"), manifest.exchange.address
-        ),
-        anchor=client.contract(
-            compiled.load_artifact("SettlementAnchor"), manifest.settlement_anchor.address
-        ),
-        tokens={b.code: client.contract(token, b.token.address) for b in manifest.brands},
-    )
+from alliance.deploy import is_deployed
+from tests.support.alliance import deploy_test_alliance, new_member
 
 
 def test_restarting_the_chain_keeps_every_balance_and_request_id(compiled, chain_factory, tmp_path):
     chain = chain_factory()
-    alliance = _deploy(compiled, chain, tmp_path)
+    alliance = deploy_test_alliance(compiled, chain.rpc_url, tmp_path)
     member = new_member().address
     alliance.deposit("bean", member, 10_000, request_id=77)
     receipt = alliance.convert(member, "bean", "sky", 4_000, request_id=78)

@@ -243,3 +243,32 @@ def govern_once(
     for governor in approvers:
         client.transact(governor, governance.functions.approve(proposal_id))
     return client.transact(proposer, governance.functions.execute(proposal_id, encoded))
+
+
+def deploy_test_alliance(compiled: CompileResult, rpc_url: str, keys_dir: Any) -> DeployedAlliance:
+    """Deploy TEST_CONFIG to the chain at `rpc_url` with keys under `keys_dir`."""
+    from alliance.deploy import deploy_alliance
+    from alliance.keys import DevKeyStore
+
+    config = AllianceConfig.model_validate(TEST_CONFIG)
+    client = ChainClient.connect(
+        rpc_url, [compiled.load_artifact(n) for n in compiled.contract_names]
+    )
+    parties = Parties.from_keys(DevKeyStore(keys_dir), config)
+    manifest = deploy_alliance(client, compiled.load_artifact, config, parties)
+    token = compiled.load_artifact("PointToken")
+
+    def handle(name: str, address: str) -> Contract:
+        return client.contract(compiled.load_artifact(name), address)
+
+    return DeployedAlliance(
+        client=client,
+        compiled=compiled,
+        config=config,
+        manifest=manifest,
+        parties=parties,
+        governance=handle("AllianceGovernance", manifest.governance.address),
+        exchange=handle("AllianceExchange", manifest.exchange.address),
+        anchor=handle("SettlementAnchor", manifest.settlement_anchor.address),
+        tokens={b.code: client.contract(token, b.token.address) for b in manifest.brands},
+    )
