@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.bootstrap-stamp
 NODE_STAMP := node_modules/.bootstrap-stamp
 
-.PHONY: up test lint bootstrap clean distclean
+.PHONY: up test test-postgres lint bootstrap clean distclean
 
 ## up: bootstrap, then run the local system (chain in the foreground; Ctrl-C stops it)
 up: bootstrap
@@ -16,6 +16,14 @@ up: bootstrap
 ## test: bootstrap, then run the whole test suite
 test: bootstrap
 	$(BIN)/pytest
+
+## test-postgres: bootstrap, then run the gateway suite with its gateways on PostgreSQL
+##   (ALLIANCE_TEST_DATABASE_URL names a server: postgresql+psycopg://USER@HOST:PORT/NAME;
+##   each run creates and drops its own NAME_* databases there)
+test-postgres: bootstrap
+	@test -n "$$ALLIANCE_TEST_DATABASE_URL" || \
+		{ echo "set ALLIANCE_TEST_DATABASE_URL to a PostgreSQL URL" >&2; exit 2; }
+	$(BIN)/pytest tests/gateway
 
 ## lint: ruff and mypy
 lint: $(VENV_STAMP)
