@@ -29,6 +29,8 @@ from gateway.services import admin, idempotency
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 STUCK_LIMIT_DEFAULT = 100
+STUCK_AGE_MAX_S = 10 * 366 * 86_400
+"""Largest `older_than_s` (ten years): a larger age would overflow the cutoff datetime."""
 POLL_S = 0.1
 """How often a waiting cancel or re-submit re-reads its action."""
 
@@ -41,7 +43,7 @@ ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
 def list_stuck(
     context: Context,
     caller: Caller,
-    older_than_s: Annotated[float | None, Query(gt=0)] = None,
+    older_than_s: Annotated[float | None, Query(gt=0, le=STUCK_AGE_MAX_S)] = None,
     limit: Annotated[int, Query(ge=1)] = STUCK_LIMIT_DEFAULT,
 ) -> OperationPage:
     """Operations not final after `older_than_s` (default: the `stuck_after_s` setting)."""

@@ -24,7 +24,7 @@ from gateway.db.models import (
     OperationStatus,
 )
 from gateway.pipeline import interventions
-from gateway.services.operations import stuck_operations
+from gateway.services.operations import OPERATION_ID_MAX, stuck_operations
 
 FinalHook = Callable[[Session, Operation], None]
 
@@ -46,9 +46,13 @@ def request_action(
 
     `operation_not_cancellable` (409) when the operation is final, is a move (cancel its
     current step instead), or already has an action in progress."""
-    operation = session.scalars(
-        select(Operation).where(Operation.id == operation_id).with_for_update(of=Operation)
-    ).first()
+    operation = (
+        session.scalars(
+            select(Operation).where(Operation.id == operation_id).with_for_update(of=Operation)
+        ).first()
+        if 1 <= operation_id <= OPERATION_ID_MAX  # a larger id overflows the driver
+        else None
+    )
     if operation is None:
         raise errors.NotFound(f"no operation {operation_id}")
     _require_actionable(session, operation)
@@ -107,7 +111,7 @@ def open_action(session: Session, operation_id: int) -> AdminAction | None:
 
 def get_action(session: Session, action_id: int) -> AdminAction:
     """An admin action by id."""
-    action = session.get(AdminAction, action_id)
+    action = session.get(AdminAction, action_id) if 1 <= action_id <= OPERATION_ID_MAX else None
     if action is None:
         raise errors.NotFound(f"no admin action {action_id}")
     return action
