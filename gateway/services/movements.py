@@ -163,19 +163,15 @@ def check_conversion(context: GatewayContext, brand_code: str, body: ConversionC
     """Ask the chain whether the conversion would pass now, before the write transaction."""
     with context.sessions() as session:
         member = members.get_member(session, body.member_id, brand_code)
-    terms = _conversion_terms(context, member, body)
-    if member.custody == Custody.SELF and body.signature is None:
-        raise errors.SelfCustodyRequired("this member authorises conversions by signature")
-    ledger = context.ledger
-    source, target = ledger.brand(terms["from_brand"]), ledger.brand(terms["to_brand"])
+    params = _conversion_params(context, member, body)
     _simulate_conversion(
         context,
         member,
-        source.address,
-        target.address,
-        terms["amount_in"],
-        terms["min_amount_out"],
-        terms["deadline"],
+        params["from_token"],
+        params["to_token"],
+        params["amount_in"],
+        params["min_amount_out"],
+        params["deadline"],
     )
 
 
@@ -184,24 +180,31 @@ def create_conversion(
 ) -> Operation:
     """Record a conversion (from a quote, or from explicit brands and amount)."""
     member = members.get_member(session, body.member_id, brand_code)
-    terms = _conversion_terms(context, member, body)
-    if member.custody == Custody.SELF and body.signature is None:
-        raise errors.SelfCustodyRequired("this member authorises conversions by signature")
-    ledger = context.ledger
-    source, target = ledger.brand(terms["from_brand"]), ledger.brand(terms["to_brand"])
     return create_operation(
         session,
         kind=OperationKind.CONVERSION,
         brand_code=brand_code,
         member=member,
-        params={
-            **terms,
-            "member_address": member.address,
-            "from_token": source.address,
-            "to_token": target.address,
-            "signature": body.signature or "0x",
-        },
+        params=_conversion_params(context, member, body),
     )
+
+
+def _conversion_params(
+    context: GatewayContext, member: Member, body: ConversionCreate
+) -> dict[str, Any]:
+    """What a conversion operation records: its terms, the member's address, both tokens."""
+    terms = _conversion_terms(context, member, body)
+    if member.custody == Custody.SELF and body.signature is None:
+        raise errors.SelfCustodyRequired("this member authorises conversions by signature")
+    ledger = context.ledger
+    source, target = ledger.brand(terms["from_brand"]), ledger.brand(terms["to_brand"])
+    return {
+        **terms,
+        "member_address": member.address,
+        "from_token": source.address,
+        "to_token": target.address,
+        "signature": body.signature or "0x",
+    }
 
 
 def _conversion_terms(
