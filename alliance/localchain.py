@@ -252,3 +252,15 @@ def _wait_for_exit(pid: int, timeout_s: float) -> bool:
             return True
         time.sleep(POLL_INTERVAL_S)
     return not _is_pid_alive(pid)
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that nothing listens on right now.
+
+    The kernel picks an unused ephemeral port; it is released before the caller binds it, so
+    a race is possible but rare, and callers (tests, benchmarks) retry with a new port.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import tempfile
 from pathlib import Path
@@ -27,19 +26,13 @@ from alliance.compiler import compile_contracts
 from alliance.deploy import Parties, deploy_alliance
 from alliance.deploy_config import load_alliance_config
 from alliance.keys import DevKeyStore
-from alliance.localchain import LocalChain
+from alliance.localchain import LocalChain, free_port
 from alliance.settings import ChainSettings, DataSettings
 from alliance.toolchain import repo_dir
 
 BATCH_SIZES = (1, 10, 100)
 DEADLINE_FAR = 2**40
 BRAND_REF = b"\x01" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class GasBench:

@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,19 +33,13 @@ from typing import Any
 import httpx
 
 from alliance.deploy import ensure_deployed
-from alliance.localchain import LocalChain
+from alliance.localchain import LocalChain, free_port
 from alliance.settings import ChainSettings, DataSettings, Settings
 from alliance.toolchain import repo_dir
 
 MEMBERS = 200
 DEPOSIT_POINTS = 10_000_000
 CONVERSION_POINTS = 100
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mib(pid: int) -> float:

@@ -102,12 +102,6 @@ class Ledger:
         except KeyError:
             raise errors.UnknownBrand(f"no brand {code!r}") from None
 
-    def brand_by_token(self, address: str) -> Brand:
-        for brand in self.brands.values():
-            if brand.address.lower() == address.lower():
-                return brand
-        raise errors.UnknownBrand(f"no brand with token {address}")
-
     def read(self, function: Any) -> Any:
         """A chain read; an unreachable node becomes `chain_unavailable`."""
         try:

@@ -7,7 +7,6 @@ or a developer's chain on 8545.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,25 +16,13 @@ from web3 import Web3
 from alliance import toolchain
 from alliance.compiler import CompileResult, compile_contracts
 from alliance.errors import ChainStartFailed
-from alliance.localchain import LocalChain
+from alliance.localchain import LocalChain, free_port
 from alliance.settings import ChainSettings, DataSettings
 
 START_ATTEMPTS_MAX = 3
 """Fresh ports to try when another process grabs ours between choosing and binding it."""
 
 CHAIN_START_TIMEOUT_S = 30
-
-
-def free_port() -> int:
-    """Return a loopback TCP port that nothing listens on right now.
-
-    The kernel picks an unused ephemeral port; it is released before Anvil binds it, so a
-    race is possible but rare, and `start_local_chain` retries with a new port if it hits.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def start_local_chain(data_dir: Path, **chain_overrides: object) -> LocalChain:

@@ -221,14 +221,3 @@ def _single_result(operation: Operation, receipt: TxReceipt) -> dict[str, Any]:
         "tx_hash": receipt["transactionHash"].to_0x_hex(),
         "block_number": receipt["blockNumber"],
     }
-
-
-def _events(contract: Any, name: str, receipt: TxReceipt) -> list[Any]:
-    from web3.logs import DISCARD
-
-    event = getattr(contract.events, name)()
-    return [
-        log["args"]
-        for log in event.process_receipt(receipt, errors=DISCARD)
-        if log["address"].lower() == contract.address.lower()
-    ]
