@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from alliance.db.migrate import upgrade_to_head
+from alliance.db.session import database_url, make_engine, make_session_factory, unit_of_work
 from alliance.deploy import load_deployment
 from alliance.keys import DevKeyStore
 from alliance.settings import Settings
@@ -16,8 +18,6 @@ from gateway.api import admin, health, members, movements, moves, oauth, operati
 from gateway.auth import RateLimiter
 from gateway.context import GatewayContext
 from gateway.crypto import GatewaySecrets, load_or_create_master_secret
-from gateway.db.migrate import upgrade_to_head
-from gateway.db.session import database_url, make_engine, make_session_factory, unit_of_work
 from gateway.ledger import Ledger
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.pipeline.manager import Pipeline

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import jwt
 from sqlalchemy.orm import Session
 
+from alliance.db.models import ApiClient, ClientKind
 from gateway import errors
 from gateway.crypto import verify_client_secret
-from gateway.db.models import ApiClient, ClientKind
 
 TOKEN_ALGORITHM = "HS256"
 TOKEN_AUDIENCE = "alliance-gateway"

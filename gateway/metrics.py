@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.db.models import DeliveryStatus, Operation, OperationStatus, WebhookDelivery
+from alliance.db.models import DeliveryStatus, Operation, OperationStatus, WebhookDelivery
 
 logger = logging.getLogger("gateway.metrics")
 

@@ -22,7 +22,7 @@ class GatewaySettings(BaseSettings):
     """HTTP port."""
 
     database_url: str = ""
-    """SQLAlchemy URL; empty means SQLite at `<data_dir>/gateway.db` (WAL mode)."""
+    """SQLAlchemy URL; empty means SQLite at `<data_dir>/alliance.db` (WAL mode)."""
 
     token_ttl_s: int = Field(default=900, ge=60, le=86_400)
     """Lifetime of an issued access token."""

@@ -36,10 +36,8 @@ import httpx
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.api.presenters import operation_public
-from gateway.crypto import GatewaySecrets
-from gateway.db.base import utc_now
-from gateway.db.models import (
+from alliance.db.base import utc_now
+from alliance.db.models import (
     DeliveryStatus,
     Member,
     Operation,
@@ -48,7 +46,9 @@ from gateway.db.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from gateway.db.session import unit_of_work
+from alliance.db.session import unit_of_work
+from gateway.api.presenters import operation_public
+from gateway.crypto import GatewaySecrets
 from gateway.services.webhooks import subscription_secret
 from gateway.settings import GatewaySettings
 

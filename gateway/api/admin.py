@@ -11,18 +11,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.api.deps import Caller, Context, IdempotencyKeyHeader
-from gateway.api.presenters import admin_action_public, operation_public
-from gateway.auth import Principal
-from gateway.context import GatewayContext
-from gateway.db.models import (
+from alliance.db.models import (
     AdminAction,
     AdminActionKind,
     AdminActionStatus,
     ClientKind,
     Operation,
 )
-from gateway.db.session import unit_of_work
+from alliance.db.session import unit_of_work
+from gateway.api.deps import Caller, Context, IdempotencyKeyHeader
+from gateway.api.presenters import admin_action_public, operation_public
+from gateway.auth import Principal
+from gateway.context import GatewayContext
 from gateway.schemas import AdminActionCreate, AdminActionPublic, OperationPage
 from gateway.services import admin, idempotency
 

@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from alliance.db.models import Operation, OperationStatus
+from alliance.db.session import unit_of_work
 from gateway.api.presenters import operation_public
 from gateway.auth import Principal
 from gateway.context import GatewayContext
-from gateway.db.models import Operation, OperationStatus
-from gateway.db.session import unit_of_work
 from gateway.problems import STATUS_BY_CODE, problem
 from gateway.services import idempotency
 

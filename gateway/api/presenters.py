@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import AdminAction, Member, Operation, OperationKind
+from alliance.db.models import AdminAction, Member, Operation, OperationKind
 from gateway.schemas import AdminActionPublic, MemberPublic, OperationError, OperationPublic
 
 PUBLIC_PARAMS = (

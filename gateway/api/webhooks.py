@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from alliance.db.models import WebhookSubscription
+from alliance.db.session import unit_of_work
 from gateway.api.deps import Caller, Context, IdempotencyKeyHeader
 from gateway.api.idempotent import response_post
-from gateway.db.models import WebhookSubscription
-from gateway.db.session import unit_of_work
 from gateway.schemas import WebhookCreate, WebhookPublic
 from gateway.services import webhooks
 

@@ -14,7 +14,7 @@ from eth_utils import keccak
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from gateway.db.models import Operation, OperationKind
+from alliance.db.models import Operation, OperationKind
 from gateway.ledger import Ledger, error_code_for
 
 WITHDRAWAL_REASON = 2

@@ -23,9 +23,8 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import errors
-from gateway.db.base import utc_now
-from gateway.db.models import (
+from alliance.db.base import utc_now
+from alliance.db.models import (
     AdminAction,
     AdminActionKind,
     AdminActionStatus,
@@ -33,6 +32,7 @@ from gateway.db.models import (
     Operation,
     OperationStatus,
 )
+from gateway import errors
 from gateway.pipeline.calls import Outcome
 
 TRANSFER_GAS = 21_000

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.models import Operation
+from alliance.db.models import Operation
 from gateway.ledger import Ledger
 from gateway.pipeline.submitter import SettledHook, Submitter
 from gateway.services.operations import OperationWaiters

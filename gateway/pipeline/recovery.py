@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.db.models import Operation, OperationKind
+from alliance.db.models import Operation, OperationKind
 from gateway.ledger import Ledger
 from gateway.pipeline.calls import Outcome, conversion_result
 

@@ -22,16 +22,16 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt, Wei
 
-from alliance.errors import ContractReverted
-from gateway.db.base import utc_now
-from gateway.db.models import (
+from alliance.db.base import utc_now
+from alliance.db.models import (
     ChainTransaction,
     Operation,
     OperationStatus,
     Signer,
     TransactionStatus,
 )
-from gateway.db.session import unit_of_work
+from alliance.db.session import unit_of_work
+from alliance.errors import ContractReverted
 from gateway.ledger import CHAIN_DOWN, Ledger, error_code_for
 from gateway.pipeline import interventions
 from gateway.pipeline.calls import (

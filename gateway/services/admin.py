@@ -15,14 +15,14 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import errors
-from gateway.db.models import (
+from alliance.db.models import (
     AdminAction,
     AdminActionKind,
     AdminActionStatus,
     Operation,
     OperationStatus,
 )
+from gateway import errors
 from gateway.pipeline import interventions
 from gateway.services.operations import OPERATION_ID_MAX, stuck_operations
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from alliance.db.models import ApiClient, ClientKind
 from gateway.crypto import hash_client_secret
-from gateway.db.models import ApiClient, ClientKind
 
 
 def create_client(

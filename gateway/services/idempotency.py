@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from alliance.db.models import IdempotencyKey
 from gateway import errors
-from gateway.db.models import IdempotencyKey
 
 KEY_LENGTH_MAX = 128
 

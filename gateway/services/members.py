@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from alliance.db.base import utc_now
+from alliance.db.models import Custody, LinkCode, Member, MemberLink
 from gateway import errors
 from gateway.crypto import GatewaySecrets
-from gateway.db.base import utc_now
-from gateway.db.models import Custody, LinkCode, Member, MemberLink
 
 MEMBER_ID_PREFIX = "mbr_"
 

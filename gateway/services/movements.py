@@ -12,10 +12,10 @@ import jwt
 from eth_utils import keccak
 from sqlalchemy.orm import Session
 
+from alliance.db.models import Custody, Member, Operation, OperationKind
 from alliance.money import quote_conversion
 from gateway import errors
 from gateway.context import GatewayContext
-from gateway.db.models import Custody, Member, Operation, OperationKind
 from gateway.schemas import (
     ConversionCreate,
     DepositCreate,

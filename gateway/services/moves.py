@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alliance.db.models import Custody, Member, Operation, OperationKind, OperationStatus
 from gateway import errors
 from gateway.context import GatewayContext
-from gateway.db.models import Custody, Member, Operation, OperationKind, OperationStatus
 from gateway.ledger import Ledger
 from gateway.schemas import MoveCreate
 from gateway.services import members

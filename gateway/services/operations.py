@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alliance.db.models import GatewayMeta, Member, Operation, OperationStatus
 from gateway import errors
-from gateway.db.models import GatewayMeta, Member, Operation, OperationStatus
 from gateway.pipeline.calls import signer_name
 
 REQUEST_ID_BASE_KEY = "request_id_base"
@@ -85,7 +85,7 @@ def stuck_operations(session: Session, older_than_s: float, limit: int) -> list[
     """Operations not final after `older_than_s` seconds, oldest first."""
     from datetime import timedelta
 
-    from gateway.db.base import utc_now
+    from alliance.db.base import utc_now
 
     cutoff = utc_now() - timedelta(seconds=older_than_s)
     return list(

@@ -10,9 +10,9 @@ import contextlib
 
 from sqlalchemy.orm import Session
 
+from alliance.db.models import Operation, OperationKind
 from gateway import errors
 from gateway.context import GatewayContext
-from gateway.db.models import Operation, OperationKind
 from gateway.schemas import PairPolicyUpdate
 from gateway.services.operations import create_operation
 

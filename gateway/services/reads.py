@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alliance.db.models import Member, Operation
 from alliance.money import RATE_SCALE, div_floor
-from gateway.db.models import Member, Operation
 from gateway.ledger import Brand, Ledger
 from gateway.services import members
 

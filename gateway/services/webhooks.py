@@ -13,9 +13,9 @@ import secrets
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from alliance.db.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from gateway import errors
 from gateway.crypto import GatewaySecrets
-from gateway.db.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 SUBSCRIPTION_ID_PREFIX = "whk_"
 SECRET_PREFIX = "whsec_"

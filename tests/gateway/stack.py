@@ -25,11 +25,11 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
+from alliance.db.models import Member, Operation, OperationStatus
 from alliance.deploy import Deployment, ensure_deployed, load_deployment
 from alliance.keys import DevKeyStore
 from alliance.localchain import LocalChain
 from alliance.settings import DataSettings, Settings
-from gateway.db.models import Member, Operation, OperationStatus
 from tests.conftest import free_port, start_local_chain
 from tests.gateway.api_client import Api
 
@@ -326,7 +326,7 @@ class ChainView:
 
 def books_url(database_url: str, data_dir: Path) -> str:
     """The URL the tests read the books from (the gateway's default SQLite file if empty)."""
-    return database_url or f"sqlite:///{(data_dir / 'gateway.db').resolve()}"
+    return database_url or f"sqlite:///{(data_dir / 'alliance.db').resolve()}"
 
 
 # --- a whole stack ---------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.base import Base
-from gateway.db.models import Operation, OperationStatus
-from gateway.db.session import make_engine, make_session_factory, unit_of_work
+from alliance.db.base import Base
+from alliance.db.models import Operation, OperationStatus
+from alliance.db.session import make_engine, make_session_factory, unit_of_work
 from gateway.errors import DatabaseUnavailable
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.services.health import check_database
@@ -29,7 +29,7 @@ from gateway.services.health import check_database
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'alliance.db'}")
     Base.metadata.create_all(engine)
     yield make_session_factory(engine)
     engine.dispose()
@@ -115,7 +115,7 @@ def test_database_gauges_count_operations_backlog_and_deliveries(
 
 
 def test_an_unreachable_database_is_reported_as_unavailable(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'gateway.db'}")
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'alliance.db'}")
     with pytest.raises(DatabaseUnavailable):
         check_database(engine)
     metrics = GatewayMetrics(make_session_factory(engine))

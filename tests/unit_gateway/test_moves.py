@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from alliance.db.base import Base
+from alliance.db.models import Operation, OperationKind, OperationStatus
+from alliance.db.session import make_engine, make_session_factory, unit_of_work
 from gateway import errors
 from gateway.crypto import GatewaySecrets
-from gateway.db.base import Base
-from gateway.db.models import Operation, OperationKind, OperationStatus
-from gateway.db.session import make_engine, make_session_factory, unit_of_work
 from gateway.schemas import MoveCreate
 from gateway.services import members, moves
 from gateway.settings import GatewaySettings
@@ -58,7 +58,7 @@ CONTEXT: Any = SimpleNamespace(ledger=LEDGER, settings=SETTINGS)
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'alliance.db'}")
     Base.metadata.create_all(engine)
     yield make_session_factory(engine)
     engine.dispose()

@@ -21,9 +21,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.crypto import GatewaySecrets
-from gateway.db.base import Base, utc_now
-from gateway.db.models import (
+from alliance.db.base import Base, utc_now
+from alliance.db.models import (
     DeliveryStatus,
     Member,
     Operation,
@@ -31,7 +30,8 @@ from gateway.db.models import (
     OperationStatus,
     WebhookDelivery,
 )
-from gateway.db.session import make_engine, make_session_factory, unit_of_work
+from alliance.db.session import make_engine, make_session_factory, unit_of_work
+from gateway.crypto import GatewaySecrets
 from gateway.services import members
 from gateway.services import webhooks as subscriptions
 from gateway.settings import GatewaySettings
@@ -43,7 +43,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'alliance.db'}")
     Base.metadata.create_all(engine)
     yield make_session_factory(engine)
     engine.dispose()

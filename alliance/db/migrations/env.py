@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
-from gateway.db.models import Base
+from alliance.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,7 +21,7 @@ def run() -> None:
         _migrate(new_connection)
 
 
-def _migrate(connection: object) -> None:
+def _migrate(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gateway.db.base import Base, Timestamped, UtcDateTime, utc_now
+from alliance.db.base import Base, Timestamped, UtcDateTime, utc_now
 
 
 class ClientKind(enum.StrEnum):

@@ -8,7 +8,7 @@ Create Date: 2026-11-23 01:50:50.233021
 import sqlalchemy as sa
 from alembic import op
 
-import gateway.db.base
+import alliance.db.base
 
 revision = "0001"
 down_revision = None
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("brand_code", sa.String(length=32), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("client_id", name=op.f("pk_api_clients")),
     )
     with op.batch_alter_table("api_clients", schema=None) as batch_op:
@@ -41,8 +41,8 @@ def upgrade() -> None:
         sa.Column("raw_tx", sa.LargeBinary(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("block_number", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_chain_transactions")),
         sa.UniqueConstraint("signer", "nonce", name=op.f("uq_chain_transactions_signer_nonce")),
         sa.UniqueConstraint("tx_hash", name=op.f("uq_chain_transactions_tx_hash")),
@@ -63,8 +63,8 @@ def upgrade() -> None:
         sa.Column("public_id", sa.String(length=40), nullable=False),
         sa.Column("address", sa.String(length=42), nullable=False),
         sa.Column("custody", sa.String(length=16), nullable=False),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),
         sa.UniqueConstraint("address", name=op.f("uq_members_address")),
         sa.UniqueConstraint("public_id", name=op.f("uq_members_public_id")),
@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=42), nullable=False),
         sa.Column("next_nonce", sa.BigInteger(), nullable=False),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_expires_at", gateway.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", alliance.db.base.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("address", name=op.f("pk_signers")),
     )
     op.create_table(
@@ -85,8 +85,8 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=2048), nullable=False),
         sa.Column("secret_ciphertext", sa.LargeBinary(length=256), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_subscriptions")),
         sa.UniqueConstraint("public_id", name=op.f("uq_webhook_subscriptions_public_id")),
     )
@@ -100,8 +100,8 @@ def upgrade() -> None:
         sa.Column("code_hash", sa.LargeBinary(length=32), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("issued_by_brand", sa.String(length=32), nullable=False),
-        sa.Column("expires_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", gateway.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", alliance.db.base.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_link_codes_member_id_members")
         ),
@@ -114,8 +114,8 @@ def upgrade() -> None:
         sa.Column("brand_code", sa.String(length=32), nullable=False),
         sa.Column("ref_hash", sa.LargeBinary(length=32), nullable=False),
         sa.Column("ref_ciphertext", sa.LargeBinary(length=512), nullable=False),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_member_links_member_id_members")
         ),
@@ -146,8 +146,8 @@ def upgrade() -> None:
         sa.Column("error_code", sa.String(length=64), nullable=True),
         sa.Column("error_detail", sa.Text(), nullable=True),
         sa.Column("transaction_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_operations_member_id_members")
         ),
@@ -181,10 +181,10 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
             ["webhook_subscriptions.id"],
@@ -210,8 +210,8 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("tx_hash", sa.String(length=66), nullable=True),
         sa.Column("raw_tx", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", gateway.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", alliance.db.base.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["operation_id"],
             ["operations.id"],
@@ -233,7 +233,7 @@ def upgrade() -> None:
         sa.Column("operation_id", sa.Integer(), nullable=True),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("response_body", sa.JSON(), nullable=True),
-        sa.Column("created_at", gateway.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["operation_id"],
             ["operations.id"],

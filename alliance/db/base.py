@@ -41,7 +41,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    """Base of every gateway table."""
+    """Base of every table in the alliance database (gateway and settlement)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

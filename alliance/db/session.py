@@ -21,7 +21,7 @@ def database_url(configured: str, data_dir: Path) -> str:
     if configured:
         return configured
     data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(data_dir / 'gateway.db').resolve()}"
+    return f"sqlite:///{(data_dir / 'alliance.db').resolve()}"
 
 
 def make_engine(url: str) -> Engine:
