@@ -172,6 +172,18 @@ class ChainRpcFailed(AllianceError):
         return f"{self.method} on {self.rpc_url} failed: {self.error}"
 
 
+@dataclass(eq=False)
+class ChainUnreachable(AllianceError):
+    """The JSON-RPC endpoint did not answer (connection refused, timeout, HTTP error)."""
+
+    code: ClassVar[str] = "chain_unreachable"
+    rpc_url: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"the chain at {self.rpc_url} did not answer: {self.reason}"
+
+
 # --- Contracts and transactions ---------------------------------------------------------
 
 
@@ -231,3 +243,19 @@ class ManifestMissing(AllianceError):
 
     def describe(self) -> str:
         return f"deployment manifest {self.path}: {self.reason}; run `alliance deploy`"
+
+
+# --- Settlement and audit -----------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class NotALeaf(AllianceError):
+    """The holding asked for is not a leaf of the balances tree."""
+
+    code: ClassVar[str] = "merkle_not_a_leaf"
+    account: str
+    token: str
+    balance: int
+
+    def describe(self) -> str:
+        return f"({self.account}, {self.token}, {self.balance}) is not a leaf of this tree"

@@ -1,0 +1,212 @@
+"""Alliance contract events: a catalogue built from the ABIs, fast decoding, bounded reads.
+
+Shared by the settlement indexer and the audit tool, which both replay millions of logs:
+events whose data holds only static types (every hot one: `Transfer`, `Converted`,
+`PointsMinted`, `PointsBurned`, `Gifted`) are decoded by slicing 32-byte words; the rest
+go through eth_abi. Addresses are lower-case 0x-hex everywhere (cheap to compare and hash).
+
+`LogReader` walks a block range in bounded windows, halving a window the node refuses as
+too large, and yields each window's events in chain order (block, log index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+
+from alliance.artifacts import Artifact
+from alliance.errors import ChainRpcFailed
+from alliance.manifest import DeploymentManifest
+from alliance.rpc import JsonRpc
+
+BLOCK_RANGE_MAX = 5_000
+"""Blocks per eth_getLogs window (a window the node refuses is halved)."""
+
+BLOCK_RANGE_MIN = 1
+"""Below this a refused window is a real error, not a size limit."""
+
+ALLIANCE_CONTRACTS = ("AllianceGovernance", "AllianceExchange", "SettlementAnchor", "PointToken")
+"""Contracts whose events make up the alliance's history."""
+
+_STATIC_PREFIXES = ("uint", "int", "address", "bool", "bytes32")
+
+
+def _abi_type(component: Mapping[str, Any]) -> str:
+    type_name: str = component["type"]
+    if type_name.startswith("tuple"):
+        inner = ",".join(_abi_type(child) for child in component["components"])
+        return f"({inner}){type_name[len('tuple') :]}"
+    return type_name
+
+
+def _is_static(type_name: str) -> bool:
+    return type_name.startswith(_STATIC_PREFIXES) and "[" not in type_name
+
+
+def _word_value(type_name: str, word: bytes) -> Any:
+    """One static ABI word as a Python value."""
+    if type_name == "address":
+        return "0x" + word[12:].hex()
+    if type_name == "bool":
+        return word[-1] == 1
+    if type_name == "bytes32":
+        return word
+    if type_name.startswith("int"):
+        return int.from_bytes(word, "big", signed=True)
+    return int.from_bytes(word, "big")
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event's layout: indexed fields in topics, the others in data."""
+
+    name: str
+    signature: str
+    topic0: bytes
+    indexed: tuple[tuple[str, str], ...]
+    data: tuple[tuple[str, str], ...]
+
+    @property
+    def data_is_static(self) -> bool:
+        return all(_is_static(type_name) for _, type_name in self.data)
+
+    @classmethod
+    def from_abi(cls, entry: Mapping[str, Any]) -> EventSpec:
+        inputs = entry["inputs"]
+        types = ",".join(_abi_type(item) for item in inputs)
+        signature = f"{entry['name']}({types})"
+        return cls(
+            name=entry["name"],
+            signature=signature,
+            topic0=keccak(text=signature),
+            indexed=tuple((i["name"], _abi_type(i)) for i in inputs if i["indexed"]),
+            data=tuple((i["name"], _abi_type(i)) for i in inputs if not i["indexed"]),
+        )
+
+    def decode_args(self, topics: Sequence[str], data: bytes) -> dict[str, Any]:
+        """The event's arguments by name from raw topics (hex) and data."""
+        args: dict[str, Any] = {}
+        for (name, type_name), topic in zip(self.indexed, topics[1:], strict=True):
+            word = bytes.fromhex(topic[2:])
+            # Indexed dynamic values are stored as their hash: keep the hash.
+            args[name] = _word_value(type_name, word) if _is_static(type_name) else word
+        if self.data_is_static:
+            for index, (name, type_name) in enumerate(self.data):
+                args[name] = _word_value(type_name, data[32 * index : 32 * index + 32])
+        else:
+            values = abi_decode([type_name for _, type_name in self.data], data)
+            args.update(zip((name for name, _ in self.data), values, strict=True))
+        return args
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEvent:
+    """One decoded log."""
+
+    name: str
+    address: str
+    block_number: int
+    log_index: int
+    transaction_hash: str
+    args: dict[str, Any]
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(block, log index): the event's place in chain order."""
+        return self.block_number, self.log_index
+
+
+class EventCatalogue:
+    """Every event of the given ABIs, by topic0."""
+
+    def __init__(self, abis: Iterable[Sequence[Mapping[str, Any]]]) -> None:
+        self._by_topic: dict[bytes, EventSpec] = {}
+        for abi in abis:
+            for entry in abi:
+                if entry.get("type") != "event" or entry.get("anonymous"):
+                    continue
+                spec = EventSpec.from_abi(entry)
+                known = self._by_topic.setdefault(spec.topic0, spec)
+                assert known == spec, f"two layouts for {spec.signature}"
+
+    def spec(self, name: str) -> EventSpec:
+        """The spec of the event called `name` (the catalogue holds one per name)."""
+        matches = [spec for spec in self._by_topic.values() if spec.name == name]
+        assert len(matches) == 1, f"{len(matches)} events named {name}"
+        return matches[0]
+
+    def decode(self, log: Mapping[str, Any]) -> ChainEvent | None:
+        """Decode one raw JSON-RPC log; None for a topic the catalogue does not know."""
+        topics = log["topics"]
+        if not topics:
+            return None
+        spec = self._by_topic.get(bytes.fromhex(topics[0][2:]))
+        if spec is None:
+            return None
+        return ChainEvent(
+            name=spec.name,
+            address=log["address"].lower(),
+            block_number=int(log["blockNumber"], 16),
+            log_index=int(log["logIndex"], 16),
+            transaction_hash=log["transactionHash"],
+            args=spec.decode_args(topics, bytes.fromhex(log["data"][2:])),
+        )
+
+
+def alliance_catalogue(load: Callable[[str], Artifact]) -> EventCatalogue:
+    """The catalogue of every alliance contract's events, from compiled artifacts."""
+    return EventCatalogue(load(name).abi for name in ALLIANCE_CONTRACTS)
+
+
+def alliance_addresses(manifest: DeploymentManifest) -> list[str]:
+    """Every deployed alliance contract: governance, exchange, anchor, each brand's token."""
+    records = [manifest.governance, manifest.exchange, manifest.settlement_anchor]
+    records += [brand.token for brand in manifest.brands]
+    return [record.address.lower() for record in records]
+
+
+class LogReader:
+    """Reads and decodes the logs of a fixed set of contracts in bounded block windows."""
+
+    def __init__(
+        self,
+        rpc: JsonRpc,
+        catalogue: EventCatalogue,
+        addresses: Sequence[str],
+        *,
+        block_range_max: int = BLOCK_RANGE_MAX,
+    ) -> None:
+        assert block_range_max >= BLOCK_RANGE_MIN
+        self.rpc = rpc
+        self.catalogue = catalogue
+        self.addresses = [address.lower() for address in addresses]
+        self.block_range_max = block_range_max
+
+    def windows(
+        self, from_block: int, to_block: int
+    ) -> Iterator[tuple[int, int, list[ChainEvent]]]:
+        """Yield (first, last, events) windows covering [from_block, to_block] in order."""
+        start, size = from_block, self.block_range_max
+        while start <= to_block:
+            end = min(start + size - 1, to_block)
+            try:
+                raw = self.rpc.get_logs(self.addresses, start, end)
+            except ChainRpcFailed:
+                if end == start:
+                    raise
+                size = max(BLOCK_RANGE_MIN, (end - start + 1) // 2)
+                continue
+            events = [event for event in map(self.catalogue.decode, raw) if event is not None]
+            events.sort(key=lambda event: (event.block_number, event.log_index))
+            yield start, end, events
+            start = end + 1
+            size = self.block_range_max
+
+    def events(self, from_block: int, to_block: int) -> Iterator[ChainEvent]:
+        """Every event in [from_block, to_block], in chain order."""
+        for _, _, events in self.windows(from_block, to_block):
+            yield from events
