@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,6 +27,17 @@ class GovernanceConfig(BaseModel):
     """Days between scheduling a rate and its taking effect."""
 
 
+class ExpiryConfig(BaseModel):
+    """A brand's expiry policy: `fixed` expires each lot of points `months` after it was
+    earned; `rolling` expires all of a member's points `months` after their last movement
+    at the brand. Brands without one never expire points."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["fixed", "rolling"]
+    months: int = Field(ge=1, le=120)
+
+
 class BrandConfig(BaseModel):
     """One brand and its point token."""
 
@@ -40,6 +52,8 @@ class BrandConfig(BaseModel):
     gifting: bool = False
     governor: bool = True
     """Whether the brand holds a governance seat."""
+    expiry: ExpiryConfig | None = None
+    """When the brand's points expire (None: never)."""
 
     @property
     def rate_value_units(self) -> int:

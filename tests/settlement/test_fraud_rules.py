@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settlement.fraud import RULES, FraudSettings, evaluate
-from settlement.fraud.records import DailyBalance, PairLimit
+from settlement.fraud.records import Conversion, DailyBalance, PairLimit
 from settlement.fraud.rules import trailing_balances
 from tests.settlement.fraud_days import (
     DAY,
@@ -183,7 +183,7 @@ BRANDS = ("bean", "sky", "cart")
 
 
 @st.composite
-def conversion_days(draw: st.DrawFn) -> list[object]:
+def conversion_days(draw: st.DrawFn) -> list[Conversion]:
     size = draw(st.integers(min_value=0, max_value=60))
     records = []
     for _ in range(size):
@@ -197,7 +197,7 @@ def conversion_days(draw: st.DrawFn) -> list[object]:
 
 @settings(max_examples=60, deadline=None)
 @given(records=conversion_days(), seed=st.integers())
-def test_alerts_do_not_depend_on_record_order(records: list, seed: int) -> None:
+def test_alerts_do_not_depend_on_record_order(records: list[Conversion], seed: int) -> None:
     inputs = add(clean_day(), conversions=records)
     shuffled = list(inputs.conversions)
     random.Random(seed).shuffle(shuffled)
@@ -208,7 +208,7 @@ def test_alerts_do_not_depend_on_record_order(records: list, seed: int) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(records=conversion_days())
-def test_velocity_count_fires_exactly_for_members_over_the_limit(records: list) -> None:
+def test_velocity_count_fires_exactly_for_members_over_the_limit(records: list[Conversion]) -> None:
     inputs = add(clean_day(), conversions=records)
     counts: dict[str, int] = {}
     for c in inputs.period_conversions():
