@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+import alliance.db.risk  # (registers the risk tables on Base)
 import alliance.db.settlement  # noqa: F401  (registers the settlement tables on Base)
 from alliance.db.models import Base
 
