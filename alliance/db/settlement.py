@@ -128,6 +128,8 @@ class SettlementRun(Timestamped, Base):
     """The canonical statements file (what `statements_hash` hashes), served to brands."""
     reported_liability: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     """Brand reports as they stood when the period was reconciled (brand → points)."""
+    operations_high_water: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The last gateway operation id this period reconciled; the next period starts after."""
     anchor_tx: Mapped[str | None] = mapped_column(String(66), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 

@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("statements_hash", sa.String(length=66), nullable=True),
         sa.Column("statements_json", sa.Text(), nullable=True),
         sa.Column("reported_liability", sa.JSON(), nullable=True),
+        sa.Column("operations_high_water", sa.BigInteger(), nullable=True),
         sa.Column("anchor_tx", sa.String(length=66), nullable=True),
         sa.Column("completed_at", alliance.db.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("created_at", alliance.db.base.UtcDateTime(timezone=True), nullable=False),
