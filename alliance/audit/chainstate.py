@@ -1,0 +1,113 @@
+"""Chain state the audit compares the replay with: supplies, balances, anchors, blocks.
+
+Reads go through `alliance.rpc.JsonRpc` as raw `eth_call`s at a fixed block, so every
+figure of one audit run refers to the same chain state. Balances of many holdings are read
+by a deployless call of `contracts/audit/BalanceLens.sol` (its creation code plus the
+holdings as constructor arguments; the constructor returns the balances): one call per
+`LENS_HOLDINGS_MAX` holdings instead of one request per holding. `balances_batched` is the
+plain alternative (batched `balanceOf` calls) for nodes that refuse code-less calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
+from alliance.rpc import JsonRpc
+
+LENS_HOLDINGS_MAX = 2_000
+"""Holdings per lens call: ~5k gas each keeps a call near 10M gas, under any node's cap."""
+
+LENS_CALL_GAS = 30_000_000
+"""Gas granted to one lens call (Anvil's and Besu's default call cap)."""
+
+BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+TOTAL_SUPPLY = keccak(text="totalSupply()")[:4]
+NOTICE_PERIOD_DEFAULT = keccak(text="NOTICE_PERIOD_DEFAULT()")[:4]
+
+Holding = tuple[str, str]
+"""(token, account), both lower-case 0x-hex."""
+
+
+def _call(to: str, data: bytes, block: int) -> tuple[str, list[Any]]:
+    return ("eth_call", [{"to": to, "data": "0x" + data.hex()}, hex(block)])
+
+
+def _word(result: str) -> int:
+    return int(result, 16) if result not in ("0x", "") else 0
+
+
+def total_supplies(rpc: JsonRpc, tokens: Sequence[str], block: int) -> dict[str, int]:
+    """Each token's `totalSupply` at `block`."""
+    results = rpc.batch([_call(token, TOTAL_SUPPLY, block) for token in tokens])
+    return {token: _word(result) for token, result in zip(tokens, results, strict=True)}
+
+
+def balances_batched(rpc: JsonRpc, holdings: Sequence[Holding], block: int) -> list[int]:
+    """`balanceOf` of every holding at `block`, as batched JSON-RPC calls."""
+    requests = [
+        _call(token, BALANCE_OF + bytes.fromhex(account[2:].rjust(64, "0")), block)
+        for token, account in holdings
+    ]
+    return [_word(result) for result in rpc.batch(requests)]
+
+
+def balances_lens(
+    rpc: JsonRpc, lens_creation_code: str, holdings: Sequence[Holding], block: int
+) -> list[int]:
+    """`balanceOf` of every holding at `block`, through deployless `BalanceLens` calls."""
+    code = bytes.fromhex(lens_creation_code.removeprefix("0x"))
+    requests = []
+    for start in range(0, len(holdings), LENS_HOLDINGS_MAX):
+        chunk = holdings[start : start + LENS_HOLDINGS_MAX]
+        arguments = abi_encode(
+            ["address[]", "address[]"], [[t for t, _ in chunk], [a for _, a in chunk]]
+        )
+        call = {"data": "0x" + (code + arguments).hex(), "gas": hex(LENS_CALL_GAS)}
+        requests.append(("eth_call", [call, hex(block)]))
+    balances: list[int] = []
+    # A few lens calls per request batch: each one is already thousands of reads.
+    for result in rpc.batch(requests):
+        (decoded,) = abi_decode(["uint256[]"], bytes.fromhex(result[2:]))
+        balances.extend(decoded)
+    return balances
+
+
+def notice_period_default(rpc: JsonRpc, exchange: str, block: int) -> int:
+    """The rate book's notice period before any `NoticePeriodChanged`."""
+    method, params = _call(exchange, NOTICE_PERIOD_DEFAULT, block)
+    return _word(rpc.call(method, *params))
+
+
+def block_hashes(rpc: JsonRpc, numbers: Sequence[int]) -> dict[int, str | None]:
+    """Block number → hash (None for a block the chain does not have)."""
+    blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+    return {n: (b["hash"] if b else None) for n, b in zip(numbers, blocks, strict=True)}
+
+
+def topic_logs(
+    rpc: JsonRpc, address: str, topic0: bytes, from_block: int, to_block: int
+) -> list[Any]:
+    """Raw logs of one event of one contract (a cheap read: the node filters by topic)."""
+    query = {
+        "address": address,
+        "fromBlock": hex(from_block),
+        "toBlock": hex(to_block),
+        "topics": ["0x" + topic0.hex()],
+    }
+    return list(rpc.call("eth_getLogs", query))
+
+
+def transaction_and_receipt(rpc: JsonRpc, transaction_hash: str) -> tuple[Any, Any]:
+    """The transaction and its receipt, as the node returns them."""
+    transaction, receipt = rpc.batch(
+        [
+            ("eth_getTransactionByHash", [transaction_hash]),
+            ("eth_getTransactionReceipt", [transaction_hash]),
+        ]
+    )
+    return transaction, receipt

@@ -1,0 +1,151 @@
+"""The audit's view of one deployment: what it reads, and the replay driver every command uses.
+
+`AuditChain` bundles the read-only JSON-RPC client, the deployment manifest, the event
+catalogue and the lens code. `replay_events` yields every alliance event up to a block
+with its block timestamp, from the cache (if given) and the chain; `run_replay` feeds them
+through a `Replay`. Progress goes to a callback so the pure parts never print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alliance.audit.cache import SegmentCache, cache_key
+from alliance.audit.chainstate import notice_period_default, topic_logs
+from alliance.audit.findings import Finding
+from alliance.audit.replay import TIMED_EVENTS, Anchor, Replay
+from alliance.audit.source import LOGS_PER_WINDOW, ChainSegments, Segment, prefetched
+from alliance.events import ChainEvent, EventCatalogue, alliance_addresses
+from alliance.manifest import DeploymentManifest
+from alliance.rpc import JsonRpc
+
+Progress = Callable[[int, int], None]
+"""Called as (last block replayed, events replayed so far)."""
+
+
+def _no_progress(block: int, events: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class AuditChain:
+    """Everything the audit reads, passed in (never built at import time)."""
+
+    rpc: JsonRpc
+    manifest: DeploymentManifest
+    catalogue: EventCatalogue
+    lens_code: str | None = None
+    """BalanceLens creation code; None reads balances with batched calls instead."""
+    logs_per_window: int = LOGS_PER_WINDOW
+
+    @property
+    def addresses(self) -> list[str]:
+        return alliance_addresses(self.manifest)
+
+    @property
+    def exchange(self) -> str:
+        return self.manifest.exchange.address.lower()
+
+    @property
+    def anchor(self) -> str:
+        return self.manifest.settlement_anchor.address.lower()
+
+    @property
+    def brands(self) -> dict[str, str]:
+        """Token address → brand code."""
+        return {brand.token.address.lower(): brand.code for brand in self.manifest.brands}
+
+    @property
+    def deploy_block(self) -> int:
+        return self.manifest.deploy_block
+
+    def chain_id(self) -> int:
+        return int(self.rpc.call("eth_chainId"), 16)
+
+    def anchors(self, last_block: int) -> list[Anchor]:
+        """Every `PeriodAnchored` up to `last_block`, read by topic (cheap: few logs)."""
+        spec = self.catalogue.spec("PeriodAnchored")
+        logs = topic_logs(self.rpc, self.anchor, spec.topic0, self.deploy_block, last_block)
+        events = [event for event in map(self.catalogue.decode, logs) if event is not None]
+        return [Anchor.from_event(event) for event in events]
+
+    def new_replay(self, last_block: int, closing_blocks: list[int], **options: bool) -> Replay:
+        return Replay(
+            brands=self.brands,
+            exchange=self.exchange,
+            anchor=self.anchor,
+            deploy_block=self.deploy_block,
+            closing_blocks=closing_blocks,
+            notice_period_s=notice_period_default(self.rpc, self.exchange, last_block),
+            **options,
+        )
+
+
+def replay_events(
+    chain: AuditChain,
+    last_block: int,
+    findings: list[Finding],
+    *,
+    cache_dir: Path | None = None,
+    progress: Progress = _no_progress,
+) -> Iterator[tuple[ChainEvent, int]]:
+    """Every alliance event in [deploy block, last_block] with its block's timestamp.
+
+    Cache problems are appended to `findings` (the cache is then re-read from the chain).
+    """
+    events_done = 0
+    for segment in _segments(chain, last_block, findings, cache_dir):
+        decode, timestamps = chain.catalogue.decode, segment.timestamps
+        for log in segment.logs:
+            event = decode(log)
+            if event is not None:
+                yield event, timestamps.get(event.block_number, 0)
+                events_done += 1
+        progress(segment.last, events_done)
+
+
+def _segments(
+    chain: AuditChain, last_block: int, findings: list[Finding], cache_dir: Path | None
+) -> Iterator[Segment]:
+    next_block = chain.deploy_block
+    cache = None
+    if cache_dir is not None:
+        key = cache_key(chain.chain_id(), chain.deploy_block, chain.addresses)
+        cache = SegmentCache(cache_dir, key)
+        findings += cache.validate(chain.rpc, chain.deploy_block)
+        for entry in list(cache.entries):
+            if entry.first > last_block:
+                break
+            yield cache.load(entry).trimmed(last_block)
+            next_block = entry.last + 1
+    if next_block > last_block:
+        return
+    timed = {"0x" + chain.catalogue.spec(name).topic0.hex() for name in TIMED_EVENTS}
+    reader = ChainSegments(chain.rpc, chain.addresses, timed, logs_per_window=chain.logs_per_window)
+    for segment in prefetched(lambda: reader.segments(next_block, last_block)):
+        if cache is not None:
+            cache.store(segment)
+        yield segment
+
+
+def run_replay(
+    chain: AuditChain,
+    replay: Replay,
+    last_block: int,
+    *,
+    cache_dir: Path | None = None,
+    progress: Progress = _no_progress,
+) -> list[Finding]:
+    """Replay every event up to `last_block` into `replay`; return its findings."""
+    findings: list[Finding] = []
+    apply = replay.apply
+    for event, timestamp in replay_events(
+        chain, last_block, findings, cache_dir=cache_dir, progress=progress
+    ):
+        found = apply(event, timestamp)
+        if found:
+            findings += found
+    findings += replay.finish(last_block)
+    return findings
