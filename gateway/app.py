@@ -15,6 +15,7 @@ from alliance.deploy import load_deployment
 from alliance.keys import DevKeyStore
 from alliance.settings import Settings
 from gateway.api import admin, health, members, movements, moves, oauth, operations, reads, webhooks
+from gateway.api import alerts as alert_routes
 from gateway.auth import RateLimiter
 from gateway.context import GatewayContext
 from gateway.crypto import GatewaySecrets, load_or_create_master_secret
@@ -112,4 +113,5 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
     app.include_router(health.router)
     for router in (reads.router, moves.router, admin.router):
         app.include_router(router)
+    app.include_router(alert_routes.router)
     return app

@@ -45,6 +45,7 @@ class OperationKind(enum.StrEnum):
     GIFT = "gift"
     MOVE = "move"
     PAIR_POLICY = "pair_policy"
+    EXPIRY = "expiry"
 
 
 class OperationStatus(enum.StrEnum):

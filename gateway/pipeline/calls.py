@@ -18,6 +18,7 @@ from alliance.db.models import Operation, OperationKind
 from gateway.ledger import Ledger, error_code_for
 
 WITHDRAWAL_REASON = 2
+EXPIRY_REASON = 4
 DEPOSIT_REASON = 1
 BATCHED_KINDS = frozenset({OperationKind.CONVERSION})
 
@@ -77,13 +78,13 @@ def build_call(ledger: Ledger, operations: list[Operation]) -> ContractFunction:
             int(p["source"]),
             bytes.fromhex(p["brand_ref"]),
         )
-    if kind == OperationKind.WITHDRAWAL:
+    if kind in (OperationKind.WITHDRAWAL, OperationKind.EXPIRY):
         token = ledger.brand(p.get("token_brand", first.brand_code)).token
         return token.functions.burn(
             p["member_address"],
             int(p["amount"]),
             first.request_id,
-            WITHDRAWAL_REASON,
+            EXPIRY_REASON if kind == OperationKind.EXPIRY else WITHDRAWAL_REASON,
             bytes.fromhex(p["brand_ref"]),
         )
     if kind == OperationKind.GIFT:

@@ -14,6 +14,7 @@ EVENT_BY_KIND = {
     OperationKind.GIFT: "Gifted",
     OperationKind.DEPOSIT: "PointsMinted",
     OperationKind.WITHDRAWAL: "PointsBurned",
+    OperationKind.EXPIRY: "PointsBurned",
 }
 
 
