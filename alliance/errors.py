@@ -259,3 +259,65 @@ class NotALeaf(AllianceError):
 
     def describe(self) -> str:
         return f"({self.account}, {self.token}, {self.balance}) is not a leaf of this tree"
+
+
+@dataclass(eq=False)
+class AuditPeriodNotAnchored(AllianceError):
+    """The audit was asked about a settlement period that has no anchor on chain."""
+
+    code: ClassVar[str] = "audit_period_not_anchored"
+    period_id: int
+
+    def describe(self) -> str:
+        return f"period {self.period_id} is not anchored on chain"
+
+
+@dataclass(eq=False)
+class AuditRootMismatch(AllianceError):
+    """The balances replayed at a closing block do not give the anchored root, so no
+    inclusion proof against that anchor can exist (`alliance audit verify` says more)."""
+
+    code: ClassVar[str] = "audit_root_mismatch"
+    period_id: int
+    anchored_root: str
+    replayed_root: str
+
+    def describe(self) -> str:
+        return (
+            f"period {self.period_id}: anchored root {self.anchored_root} differs from the "
+            f"replayed {self.replayed_root}; run `alliance audit verify`"
+        )
+
+
+@dataclass(eq=False)
+class AuditUnknownBrand(AllianceError):
+    """A brand code or token address that the deployment manifest does not list."""
+
+    code: ClassVar[str] = "audit_unknown_brand"
+    brand: str
+
+    def describe(self) -> str:
+        return f"{self.brand!r} is neither a brand code nor a token of this deployment"
+
+
+@dataclass(eq=False)
+class AuditRequestNotFound(AllianceError):
+    """No alliance event carries the request id asked for."""
+
+    code: ClassVar[str] = "audit_request_not_found"
+    request_id: int
+
+    def describe(self) -> str:
+        return f"no alliance event carries request id {self.request_id}"
+
+
+@dataclass(eq=False)
+class AuditProofUnreadable(AllianceError):
+    """A proof file is not a balance proof this tool wrote."""
+
+    code: ClassVar[str] = "audit_proof_unreadable"
+    path: Path
+    reason: str
+
+    def describe(self) -> str:
+        return f"proof file {self.path}: {self.reason}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+import alliance_cli.settle  # noqa: F401  (registers `alliance settle`)
 from alliance.cli import app, ensure_deployed_and_report, reports_errors, run_chain_in_foreground
 from alliance.localchain import LocalChain
 from alliance.settings import load_settings
+from alliance_cli.audit import audit_app
 from alliance_cli.demo import run_demo
 from gateway.app import create_app
 from gateway.logging import configure_logging
@@ -15,6 +17,7 @@ from gateway.settings import GatewaySettings
 
 gateway_app = typer.Typer(help="Run the brand-facing gateway.", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(audit_app, name="audit")
 
 
 @gateway_app.command("serve")

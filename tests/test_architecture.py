@@ -2,12 +2,16 @@
 
 Proves, by parsing every module under alliance/ with `ast` (nothing is imported): the core
 imports neither app (`gateway`, `settlement`), and raises only project errors, never bare
-`Exception` or `ValueError` (after web3.py's `tests/core/test_library_files.py`).
+`Exception` or `ValueError` (after web3.py's `tests/core/test_library_files.py`). The audit
+tool (alliance/audit/, alliance_cli/audit.py) also stays off the database (`alliance.db`):
+checked by the same scan and, for indirect imports, in a fresh interpreter.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +61,39 @@ def test_core_imports_neither_app(repo_root: Path) -> None:
         if module.split(".")[0] in APPS
     ]
     assert offenders == []
+
+
+AUDIT_FORBIDDEN = ("gateway", "settlement", "alliance.db")
+"""The audit tool reads the chain only: never the apps or the operator's database."""
+
+
+def test_audit_package_imports_no_app_and_no_database(repo_root: Path) -> None:
+    modules = sorted((repo_root / "alliance" / "audit").rglob("*.py"))
+    modules.append(repo_root / "alliance_cli" / "audit.py")
+    offenders = [
+        f"{path.relative_to(repo_root)} imports {module}"
+        for path in modules
+        for module in imported_modules(parse(path))
+        if any(module == name or module.startswith(name + ".") for name in AUDIT_FORBIDDEN)
+    ]
+    assert len(modules) >= 5
+    assert offenders == []
+
+
+def test_audit_package_loads_no_app_and_no_database_even_indirectly(repo_root: Path) -> None:
+    # The static scan sees direct imports; a fresh interpreter also catches indirect ones.
+    script = (
+        "import importlib, pkgutil, sys, alliance.audit\n"
+        "for m in pkgutil.iter_modules(alliance.audit.__path__):\n"
+        "    importlib.import_module('alliance.audit.' + m.name)\n"
+        "import alliance_cli.audit\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gateway', 'settlement')"
+        " or m == 'alliance.db' or m.startswith('alliance.db.')))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo_root, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_core_raises_no_bare_exception_or_value_error(repo_root: Path) -> None:

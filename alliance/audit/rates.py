@@ -59,6 +59,7 @@ class PairPolicy:
     daily_cap: int
     set_by: str
     block_number: int
+    log_index: int
     transaction_hash: str
 
     @property
@@ -77,6 +78,7 @@ class PairPolicy:
             "daily_cap": self.daily_cap,
             "set_by": self.set_by,
             "block_number": self.block_number,
+            "log_index": self.log_index,
             "transaction_hash": self.transaction_hash,
         }
 
@@ -185,11 +187,19 @@ class PairPolicyBook:
             daily_cap=args["dailyCap"],
             set_by=args["setBy"],
             block_number=event.block_number,
+            log_index=event.log_index,
             transaction_hash=event.transaction_hash,
         )
         key = (policy.from_token, policy.to_token)
         self.in_force[key] = policy
         self.history.setdefault(key, []).append(policy)
+
+    def at(self, pair: tuple[str, str], position: tuple[int, int]) -> PairPolicy | None:
+        """The version of the pair's policy in force at chain position (block, log index)."""
+        for policy in reversed(self.history.get(pair, ())):
+            if (policy.block_number, policy.log_index) < position:
+                return policy
+        return None
 
     def record_inflow(self, pair: tuple[str, str], timestamp: int, amount_out: int) -> int:
         """Count `amount_out` into the pair's inflow of that UTC day; return the day's total."""

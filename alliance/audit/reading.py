@@ -11,12 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alliance.audit.cache import SegmentCache, cache_key
 from alliance.audit.chainstate import notice_period_default, topic_logs
 from alliance.audit.findings import Finding
+from alliance.audit.rates import PairPolicyBook, RateBookReplay
 from alliance.audit.replay import TIMED_EVENTS, Anchor, Replay
-from alliance.audit.source import LOGS_PER_WINDOW, ChainSegments, Segment, prefetched
+from alliance.audit.source import (
+    LOGS_PER_WINDOW,
+    WINDOW_BLOCKS_MAX,
+    ChainSegments,
+    Segment,
+    prefetched,
+)
+from alliance.errors import AuditPeriodNotAnchored, AuditUnknownBrand
 from alliance.events import ChainEvent, EventCatalogue, alliance_addresses
 from alliance.manifest import DeploymentManifest
 from alliance.rpc import JsonRpc
@@ -39,6 +48,7 @@ class AuditChain:
     lens_code: str | None = None
     """BalanceLens creation code; None reads balances with batched calls instead."""
     logs_per_window: int = LOGS_PER_WINDOW
+    window_blocks_max: int = WINDOW_BLOCKS_MAX
 
     @property
     def addresses(self) -> list[str]:
@@ -60,6 +70,20 @@ class AuditChain:
     @property
     def deploy_block(self) -> int:
         return self.manifest.deploy_block
+
+    def token_of(self, brand: str) -> str:
+        """The token address of a brand code or token address (any case)."""
+        for token, code in self.brands.items():
+            if brand in (code, token) or brand.lower() == token:
+                return token
+        raise AuditUnknownBrand(brand)
+
+    def anchor_of(self, period_id: int, last_block: int) -> Anchor:
+        """The anchor of `period_id` (the first, if a faulty chain anchored it twice)."""
+        for anchor in self.anchors(last_block):
+            if anchor.period_id == period_id:
+                return anchor
+        raise AuditPeriodNotAnchored(period_id)
 
     def chain_id(self) -> int:
         return int(self.rpc.call("eth_chainId"), 16)
@@ -123,7 +147,13 @@ def _segments(
     if next_block > last_block:
         return
     timed = {"0x" + chain.catalogue.spec(name).topic0.hex() for name in TIMED_EVENTS}
-    reader = ChainSegments(chain.rpc, chain.addresses, timed, logs_per_window=chain.logs_per_window)
+    reader = ChainSegments(
+        chain.rpc,
+        chain.addresses,
+        timed,
+        logs_per_window=chain.logs_per_window,
+        window_blocks_max=chain.window_blocks_max,
+    )
     for segment in prefetched(lambda: reader.segments(next_block, last_block)):
         if cache is not None:
             cache.store(segment)
@@ -149,3 +179,50 @@ def run_replay(
             findings += found
     findings += replay.finish(last_block)
     return findings
+
+
+RATE_EVENTS = ("BrandListed", "RateScheduled", "RateCancelled", "NoticePeriodChanged")
+
+
+def topic_events(
+    chain: AuditChain,
+    names: tuple[str, ...],
+    last_block: int,
+    *,
+    second_topic: str | None = None,
+) -> list[tuple[ChainEvent, int]]:
+    """The named events (optionally with a given first indexed argument, as 0x-hex
+    word) of every alliance contract up to `last_block`, with block timestamps.
+
+    A topic-filtered read: the node returns only these few logs, so `evidence` and the
+    rate lookups need no replay of everything."""
+    topics: list[Any] = [["0x" + chain.catalogue.spec(name).topic0.hex() for name in names]]
+    if second_topic is not None:
+        topics.append(second_topic)
+    query = {
+        "address": chain.addresses,
+        "fromBlock": hex(chain.deploy_block),
+        "toBlock": hex(last_block),
+        "topics": topics,
+    }
+    logs = chain.rpc.call("eth_getLogs", query)
+    events = [event for event in map(chain.catalogue.decode, logs) if event is not None]
+    events.sort(key=lambda event: event.position)
+    stamps = chain.rpc.block_timestamps(sorted({event.block_number for event in events}))
+    return [(event, stamps[event.block_number]) for event in events]
+
+
+def rate_book(chain: AuditChain, last_block: int) -> tuple[RateBookReplay, PairPolicyBook]:
+    """The rate book and pair policies as of `last_block` (every version kept)."""
+    rates = RateBookReplay(
+        notice_period_s=notice_period_default(chain.rpc, chain.exchange, last_block)
+    )
+    policies = PairPolicyBook()
+    for event, timestamp in topic_events(chain, (*RATE_EVENTS, "PairPolicySet"), last_block):
+        if event.address != chain.exchange:
+            continue
+        if event.name == "PairPolicySet":
+            policies.apply(event)
+        else:
+            rates.apply(event, timestamp)
+    return rates, policies
