@@ -1,0 +1,209 @@
+"""From decoded chain events to the records the fraud rules read. Pure.
+
+One pass over the alliance's events from the deployment block to the period's closing
+block: `Converted` and `Gifted` become conversions and gifts; `Transfer`s replay every
+balance into daily closing balances (for the spike window) and each member's first
+appearance; `BrandListed`, `RateScheduled` and `RateCancelled` give scheduled rate changes
+with the rate each replaces; `PairPolicySet` gives each pair's current maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+
+from alliance.events import ChainEvent
+from settlement.fraud.records import (
+    Conversion,
+    DailyBalance,
+    FraudInputs,
+    Gift,
+    PairLimit,
+    Period,
+    RateChange,
+)
+from settlement.fraud.settings import FraudSettings
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+EVENT_NAMES = (
+    "Transfer",
+    "Converted",
+    "Gifted",
+    "BrandListed",
+    "RateScheduled",
+    "RateCancelled",
+    "PairPolicySet",
+)
+"""What `fraud_inputs` reads."""
+
+
+@dataclass
+class _Replay:
+    """State gathered while walking the events."""
+
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    daily: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    conversions: list[Conversion] = field(default_factory=list)
+    gifts: list[Gift] = field(default_factory=list)
+    listed: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    scheduled: dict[tuple[str, int], tuple[int, datetime]] = field(default_factory=dict)
+    maxima: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def fraud_inputs(
+    events: Iterable[ChainEvent],
+    times: Mapping[int, datetime],
+    token_brand: Mapping[str, str],
+    period: Period,
+    zone: tzinfo,
+    settings: FraudSettings,
+) -> FraudInputs:
+    """The rules' records for `period` from the events up to its closing block, in chain
+    order. `token_brand` maps token addresses (lower-case) to brand codes; `zone` is the
+    alliance's time zone (a balance's day is its local date)."""
+    replay = _Replay()
+    day = period.start.astimezone(zone).date().toordinal()
+    first_day = day - settings.spike_window_days
+    for event in events:
+        at = times[event.block_number]
+        handler = _HANDLERS.get(event.name)
+        if handler is not None:
+            handler(replay, event, at, token_brand)
+        if event.name == "Transfer" and event.address.lower() in token_brand:
+            _transfer(replay, event, at, token_brand, zone, first_day)
+    lookback = period.start - timedelta(seconds=settings.round_trip_window_s)
+    return FraudInputs(
+        period=period,
+        day=day,
+        conversions=tuple(c for c in replay.conversions if lookback <= c.at < period.end),
+        gifts=tuple(g for g in replay.gifts if period.contains(g.at)),
+        balances=tuple(
+            DailyBalance(member, brand, on, points)
+            for (member, brand, on), points in sorted(replay.daily.items())
+        ),
+        first_seen=replay.first_seen,
+        rate_changes=_rate_changes(replay, period),
+        pair_limits=tuple(
+            PairLimit(from_brand, to_brand, maximum)
+            for (from_brand, to_brand), maximum in sorted(replay.maxima.items())
+        ),
+    )
+
+
+def _transfer(
+    replay: _Replay,
+    event: ChainEvent,
+    at: datetime,
+    token_brand: Mapping[str, str],
+    zone: tzinfo,
+    first_day: int,
+) -> None:
+    brand = token_brand[event.address.lower()]
+    on = at.astimezone(zone).date().toordinal()
+    amount = int(event.args["value"])
+    for account, sign in ((event.args["from"].lower(), -1), (event.args["to"].lower(), 1)):
+        if account == ZERO_ADDRESS:
+            continue
+        replay.first_seen.setdefault(account, at)
+        balance = replay.balances.get((account, brand), 0) + sign * amount
+        assert balance >= 0, f"negative balance for {account} at {brand}"
+        replay.balances[(account, brand)] = balance
+        if on >= first_day:
+            replay.daily[(account, brand, on)] = balance
+
+
+def _converted(
+    replay: _Replay, event: ChainEvent, at: datetime, token_brand: Mapping[str, str]
+) -> None:
+    a = event.args
+    replay.conversions.append(
+        Conversion(
+            request_id=int(a["requestId"]),
+            tx_hash=event.transaction_hash,
+            member=a["member"].lower(),
+            from_brand=token_brand[a["fromToken"].lower()],
+            to_brand=token_brand[a["toToken"].lower()],
+            amount_in_points=int(a["amountIn"]),
+            amount_out_points=int(a["amountOut"]),
+            value_units=int(a["valueIn"]),
+            at=at,
+        )
+    )
+
+
+def _gifted(
+    replay: _Replay, event: ChainEvent, at: datetime, token_brand: Mapping[str, str]
+) -> None:
+    a = event.args
+    replay.gifts.append(
+        Gift(
+            request_id=int(a["requestId"]),
+            tx_hash=event.transaction_hash,
+            brand=token_brand[a["token"].lower()],
+            sender=a["from"].lower(),
+            recipient=a["to"].lower(),
+            amount_points=int(a["amount"]),
+            at=at,
+        )
+    )
+
+
+def _listed(
+    replay: _Replay, event: ChainEvent, at: datetime, token_brand: Mapping[str, str]
+) -> None:
+    brand = token_brand[event.args["token"].lower()]
+    replay.listed[brand] = (at, int(event.args["rateValueUnits"]))
+
+
+def _scheduled(
+    replay: _Replay, event: ChainEvent, at: datetime, token_brand: Mapping[str, str]
+) -> None:
+    a = event.args
+    brand = token_brand[a["token"].lower()]
+    effective_at = datetime.fromtimestamp(int(a["effectiveAt"]), at.tzinfo)
+    replay.scheduled[(brand, int(a["version"]))] = (int(a["rateValueUnits"]), effective_at)
+
+
+def _cancelled(
+    replay: _Replay, event: ChainEvent, at: datetime, token_brand: Mapping[str, str]
+) -> None:
+    brand = token_brand[event.args["token"].lower()]
+    replay.scheduled.pop((brand, int(event.args["version"])), None)
+
+
+def _pair_policy(
+    replay: _Replay, event: ChainEvent, at: datetime, token_brand: Mapping[str, str]
+) -> None:
+    a = event.args
+    pair = (token_brand[a["fromToken"].lower()], token_brand[a["toToken"].lower()])
+    replay.maxima[pair] = int(a["maxAmountOut"]) if a["enabled"] else 0
+
+
+_HANDLERS = {
+    "Converted": _converted,
+    "Gifted": _gifted,
+    "BrandListed": _listed,
+    "RateScheduled": _scheduled,
+    "RateCancelled": _cancelled,
+    "PairPolicySet": _pair_policy,
+}
+
+
+def _rate_changes(replay: _Replay, period: Period) -> tuple[RateChange, ...]:
+    """Scheduled (not cancelled) rates taking effect after the period starts, each with the
+    rate in force just before it."""
+    changes = []
+    for (brand, _), (rate, effective_at) in sorted(replay.scheduled.items()):
+        if effective_at <= period.start or brand not in replay.listed:
+            continue
+        history = [replay.listed[brand]] + [
+            (when, value)
+            for (other, _), (value, when) in replay.scheduled.items()
+            if other == brand and when < effective_at
+        ]
+        _, old_rate = max(history, key=lambda entry: entry[0])
+        changes.append(RateChange(brand, old_rate, rate, effective_at))
+    return tuple(changes)

@@ -1,0 +1,181 @@
+"""The fraud step of a settlement run: build the period's records, run the rules, store the
+alerts by natural key and queue each new alert for its brands' webhooks (same transaction).
+
+Re-running a period finds the same alerts; those already stored are neither stored nor sent
+again. `notify` is the gateway's outbox function (`gateway.webhooks.enqueue_brand_event`),
+passed in so this module needs no gateway object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from alliance.db.risk import AlertStatus, FraudAlert, FraudAlertBrand
+from alliance.db.session import unit_of_work
+from alliance.events import ChainEvent
+from alliance.rpc import JsonRpc
+from settlement.fraud.inputs import EVENT_NAMES, fraud_inputs
+from settlement.fraud.records import Alert, Period
+from settlement.fraud.rules import evaluate
+from settlement.fraud.settings import FraudSettings
+from settlement.history import stored_events, times_of
+
+ALERT_EVENT = "alert.raised"
+ALERT_ID_PREFIX = "alr_"
+
+Notify = Callable[[Session, str, str, dict[str, Any]], int]
+"""(session, brand code, event type, data) → deliveries queued."""
+
+
+def alert_public_id(alert: Alert) -> str:
+    """A stable public id from the natural key: a re-run names the same alert the same."""
+    digest = hashlib.sha256(json.dumps(list(alert.key)).encode()).hexdigest()
+    return ALERT_ID_PREFIX + digest[:24]
+
+
+def alert_document(alert: Alert) -> dict[str, Any]:
+    """The alert as webhooks and `alerts.json` carry it (no personal data: an address)."""
+    return {
+        "id": alert_public_id(alert),
+        "period_id": alert.period_id,
+        "rule": alert.rule,
+        "severity": alert.severity.value,
+        "member_address": alert.member,
+        "brands": list(alert.brands),
+        "subject": alert.subject,
+        "summary": alert.summary,
+        "evidence": alert.evidence_json(),
+    }
+
+
+def store_alerts(session: Session, alerts: list[Alert], notify: Notify) -> list[str]:
+    """Store the alerts not stored yet and queue them for their brands; returns the public
+    ids of the new ones."""
+    new = []
+    for alert in alerts:
+        period_id, rule, member, subject = alert.key
+        stored = session.scalars(
+            select(FraudAlert.id)
+            .where(FraudAlert.period_id == period_id)
+            .where(FraudAlert.rule == rule)
+            .where(FraudAlert.member_address == member)
+            .where(FraudAlert.subject == subject)
+        ).first()
+        if stored is not None:
+            continue
+        document = alert_document(alert)
+        row = FraudAlert(
+            public_id=document["id"],
+            period_id=period_id,
+            rule=rule,
+            member_address=member,
+            subject=subject,
+            severity=alert.severity.value,
+            summary=alert.summary,
+            evidence=document["evidence"],
+            status=AlertStatus.OPEN,
+        )
+        row.brands = [FraudAlertBrand(brand_code=brand) for brand in alert.brands]
+        session.add(row)
+        for brand in alert.brands:
+            notify(session, brand, ALERT_EVENT, document)
+        new.append(document["id"])
+    return new
+
+
+@dataclass(frozen=True)
+class FraudResult:
+    """What the fraud step found: every alert of the period, and which were new."""
+
+    alerts: list[Alert]
+    new_alert_ids: list[str]
+
+
+def period_of(period_id: int, start_timestamp: int, end_timestamp: int) -> Period:
+    """The rules' period from a run's period window (Unix seconds)."""
+    return Period(
+        period_id,
+        datetime.fromtimestamp(start_timestamp, UTC),
+        datetime.fromtimestamp(end_timestamp, UTC),
+    )
+
+
+def run_fraud_checks(
+    sessions: sessionmaker[Session],
+    rpc: JsonRpc,
+    *,
+    token_brand: Mapping[str, str],
+    period: Period,
+    zone: tzinfo,
+    deploy_block: int,
+    closing_block: int,
+    settings: FraudSettings,
+    notify: Notify,
+) -> FraudResult:
+    """Run every rule over the indexed events up to `closing_block` (the indexer must have
+    reached it) and store the period's alerts. Safe to repeat."""
+    with sessions() as session:
+        events = list(stored_events(session, EVENT_NAMES, deploy_block, closing_block))
+    return check_period(
+        sessions,
+        events,
+        times_of(rpc, events),
+        token_brand=token_brand,
+        period=period,
+        zone=zone,
+        settings=settings,
+        notify=notify,
+    )
+
+
+def check_period(
+    sessions: sessionmaker[Session],
+    events: Sequence[ChainEvent],
+    times: Mapping[int, datetime],
+    *,
+    token_brand: Mapping[str, str],
+    period: Period,
+    zone: tzinfo,
+    settings: FraudSettings,
+    notify: Notify,
+) -> FraudResult:
+    """Run every rule over `events` (the alliance's, deployment to closing block, in chain
+    order; see `inputs.EVENT_NAMES`) and store the period's alerts."""
+    lower = {address.lower(): brand for address, brand in token_brand.items()}
+    inputs = fraud_inputs(events, times, lower, period, zone, settings)
+    alerts = evaluate(inputs, settings)
+    with unit_of_work(sessions) as session:
+        new = store_alerts(session, alerts, notify)
+    return FraudResult(alerts, new)
+
+
+def stored_alert_documents(session: Session, period_id: int) -> list[dict[str, Any]]:
+    """The period's stored alerts (for `alerts.json` and the report), by natural key."""
+    rows = session.scalars(
+        select(FraudAlert)
+        .where(FraudAlert.period_id == period_id)
+        .order_by(FraudAlert.rule, FraudAlert.member_address, FraudAlert.subject)
+    )
+    return [
+        {
+            "id": row.public_id,
+            "period_id": row.period_id,
+            "rule": row.rule,
+            "severity": row.severity,
+            "member_address": row.member_address,
+            "brands": row.brand_codes,
+            "subject": row.subject,
+            "summary": row.summary,
+            "evidence": row.evidence,
+            "status": row.status,
+        }
+        for row in rows
+    ]

@@ -1,0 +1,83 @@
+"""The indexed chain as the fraud checks and expiry read it: decoded events from the
+indexer's `chain_events` table (in chain order), and block times.
+
+Stored arguments are JSON (integers as decimal text, bytes and addresses as 0x-hex);
+`stored_events` turns them back into the `ChainEvent`s `alliance.events.LogReader` yields,
+so the pure builders take either source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alliance.db.settlement import chain_events_table
+from alliance.events import ChainEvent
+from alliance.rpc import JsonRpc
+
+STREAM_ROWS = 50_000
+"""Rows fetched per round trip while streaming events."""
+
+TIMESTAMP_BATCH_MAX = 500
+"""Blocks per batched timestamp request."""
+
+
+def _unplain(value: Any) -> Any:
+    """A stored argument back as decoded: decimal text is an integer (addresses and bytes
+    are 0x-hex, so never all digits)."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, list):
+        return [_unplain(item) for item in value]
+    return value
+
+
+def stored_events(
+    session: Session, names: Sequence[str], from_block: int, to_block: int
+) -> Iterator[ChainEvent]:
+    """Indexed events called `names` in [from_block, to_block], in chain order."""
+    table = chain_events_table
+    query = (
+        select(
+            table.c.name,
+            table.c.address,
+            table.c.block_number,
+            table.c.log_index,
+            table.c.transaction_hash,
+            table.c.args,
+        )
+        .where(table.c.name.in_(list(names)))
+        .where(table.c.block_number.between(from_block, to_block))
+        .order_by(table.c.block_number, table.c.log_index)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    for row in session.execute(query):
+        arguments = {key: _unplain(value) for key, value in row.args.items()}
+        yield ChainEvent(
+            str(row.name),
+            str(row.address),
+            int(row.block_number),
+            int(row.log_index),
+            str(row.transaction_hash),
+            arguments,
+        )
+
+
+def block_times(rpc: JsonRpc, numbers: Iterable[int]) -> dict[int, datetime]:
+    """Block number → block time (UTC) for `numbers`, in bounded batches."""
+    wanted = sorted(set(numbers))
+    times: dict[int, datetime] = {}
+    for start in range(0, len(wanted), TIMESTAMP_BATCH_MAX):
+        chunk = wanted[start : start + TIMESTAMP_BATCH_MAX]
+        for number, stamp in rpc.block_timestamps(chunk).items():
+            times[number] = datetime.fromtimestamp(stamp, UTC)
+    return times
+
+
+def times_of(rpc: JsonRpc, events: Sequence[ChainEvent]) -> Mapping[int, datetime]:
+    """Block times of every event's block."""
+    return block_times(rpc, (event.block_number for event in events))
