@@ -27,15 +27,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import Session
 
 from alliance.db.models import Operation
 from alliance.db.session import make_session_factory, unit_of_work
+from alliance.db.settlement import Discrepancy, chain_events_table
 from alliance.keys import DevKeyStore
 from alliance.statements import statements_hash, tie_out_failures
 from gateway.pipeline.failpoints import AFTER_RECORD_BEFORE_SEND
 from settlement import failpoints
+from settlement.context import open_context
+from settlement.errors import IndexIncomplete
 from settlement.reports import record_brand_report
 from settlement.service import run_settlement
 from settlement.settings import SettlementSettings
@@ -267,3 +270,52 @@ def settle_in_subprocess(
         timeout=300,
         check=False,
     )
+
+
+def test_a_dropped_event_in_the_index_stops_the_run_loudly(stack: Stack) -> None:
+    """An indexed mint deleted behind the indexer's back (what a listener that drops an
+    event leaves): the supply proof and the re-scan see it, the run refuses to close and
+    records an index_gap discrepancy; restoring the row lets the next run through."""
+    stack.ensure_gateway()
+    day = chain_day(stack)
+    stack.api.funded_member("sky", 1_234)
+    close_the_day(stack, day)
+    index_to_head(stack)
+    engine = create_engine(books_url(stack.gateway.database_url, stack.data_dir))
+    table = chain_events_table
+    with engine.begin() as connection:
+        row = connection.execute(
+            select(table).where(table.c.name == "Transfer", table.c.amount == 1_234)
+        ).one()
+        connection.execute(
+            delete(table).where(
+                table.c.block_number == row.block_number, table.c.log_index == row.log_index
+            )
+        )
+
+    with pytest.raises(IndexIncomplete) as raised:
+        settle(stack, day)
+
+    assert any("totalSupply" in finding for finding in raised.value.findings)
+    with Session(engine) as session:
+        kinds = session.scalars(
+            select(Discrepancy.kind).where(Discrepancy.period_id == period_of(day))
+        ).all()
+    assert "index_gap" in kinds
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [dict(row._mapping)])
+    engine.dispose()
+    assert settle(stack, day).anchored_now
+
+
+def index_to_head(stack: Stack) -> None:
+    """Bring the index up to the head (as the first step of a run does)."""
+    context = open_context(stack.settings, settlement_settings(stack))
+    try:
+        context.indexer.sync()
+    finally:
+        context.close()
+
+
+def period_of(day: date) -> int:
+    return day.year * 10_000 + day.month * 100 + day.day
