@@ -11,6 +11,7 @@ from alliance.localchain import LocalChain
 from alliance.settings import load_settings
 from alliance_cli.audit import audit_app
 from alliance_cli.demo import run_demo
+from alliance_cli.settle import serve_with_settlement
 from gateway.app import create_app
 from gateway.logging import configure_logging
 from gateway.settings import GatewaySettings
@@ -51,13 +52,13 @@ def serve(core: object, settings: GatewaySettings) -> None:
 @app.command("up")
 @reports_errors
 def up_command() -> None:
-    """Bring the local exchange up: chain, deployed alliance and gateway, in the foreground."""
+    """Bring the local exchange up: chain, deployed alliance, gateway and nightly settlement."""
     core = load_settings()
     settings = GatewaySettings()
     run_chain_in_foreground(
         LocalChain(core.chain, core.data),
         on_ready=lambda: ensure_deployed_and_report(core),
-        serve=lambda: serve(core, settings),
+        serve=lambda: serve_with_settlement(core, settings, serve),
     )
 
 

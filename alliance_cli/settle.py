@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import typer
 
 from alliance.cli import app, reports_errors
 from alliance.localchain import LocalChain
-from alliance.settings import load_settings
+from alliance.settings import Settings, load_settings
 from gateway.settings import GatewaySettings
-from settlement.service import run_settlement
+from settlement.service import SettlementService, run_settlement
 from settlement.settings import SettlementSettings
 
 
@@ -36,3 +38,14 @@ def settle_command(
         f"statements {result.statements_hash} ({anchored}: {result.anchor_transaction})"
     )
     typer.echo(f"outputs in {result.output_dir}")
+
+
+def serve_with_settlement(
+    core: Settings, gateway_settings: GatewaySettings, serve: Callable[[Settings, Any], None]
+) -> None:
+    """`alliance up`: the nightly settlement service in a thread beside the gateway (which
+    runs in the foreground until stopped; the daemon thread ends with the process)."""
+    SettlementService(
+        core, SettlementSettings(), gateway_database_url=gateway_settings.database_url
+    ).start()
+    serve(core, gateway_settings)
