@@ -52,15 +52,22 @@ class SettlementContext:
 
 
 def open_context(
-    core: Settings, settings: SettlementSettings, *, gateway_database_url: str = ""
+    core: Settings,
+    settings: SettlementSettings,
+    *,
+    gateway_database_url: str = "",
+    migrate: bool = True,
 ) -> SettlementContext:
-    """Connect to the chain and the database (migrated to the newest schema)."""
+    """Connect to the chain and the database (migrated to the newest schema unless
+    `migrate` is off: beside the gateway, the gateway migrates, and Alembic's runner is
+    not safe to run from two threads of one process)."""
     deployment = load_deployment(core)
     manifest = deployment.manifest
     engine = make_engine(
         database_url(settings.database_url or gateway_database_url, core.data.data_dir)
     )
-    upgrade_to_head(engine)
+    if migrate:
+        upgrade_to_head(engine)
     factory = make_session_factory(engine)
     rpc = JsonRpc(core.chain.rpc_url)
     reader = LogReader(

@@ -80,19 +80,27 @@ class SettlementService:
         self.stopping.set()
 
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
+        # The first look waits one interval, so the gateway started beside it has
+        # migrated the database first.
+        while not self.stopping.wait(self.settings.poll_interval_s):
             try:
                 self.run_due()
-                wait = self.settings.poll_interval_s
             except AllianceError as error:
-                log.error("settlement run failed: %s", error)
-                wait = self.settings.retry_interval_s
-            self.stopping.wait(wait)
+                log.error("settlement run failed [%s]: %s", error.code, error)
+                self.stopping.wait(self.settings.retry_interval_s)
+            except Exception:
+                # A long-running service must outlive one bad night (the database or the
+                # chain gone mid-run); the failure is logged loudly and retried.
+                log.exception("settlement run failed unexpectedly")
+                self.stopping.wait(self.settings.retry_interval_s)
 
     def run_due(self) -> list[RunResult]:
         """Close every due period now; return what was closed."""
         context = open_context(
-            self.core, self.settings, gateway_database_url=self.gateway_database_url
+            self.core,
+            self.settings,
+            gateway_database_url=self.gateway_database_url,
+            migrate=False,
         )
         try:
             days = due_days(datetime.now().astimezone(), self.settings, last_complete(context))
