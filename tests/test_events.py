@@ -76,3 +76,43 @@ def test_bounded_windows_return_every_log_once_in_order(busy_alliance: Any, wind
     assert [event.position for event in windowed] == [event.position for event in whole]
     assert [event.position for event in whole] == sorted(event.position for event in whole)
     assert len(whole) > 0
+
+
+def test_hex_decoding_matches_eth_abi_for_signed_bool_and_hash_words(compiled: Any) -> None:
+    # The catalogue reads static words straight from the hex text; check it against eth_abi
+    # on values the chain tests rarely produce: a negative int256, true, and a bytes32.
+    from eth_abi import encode
+
+    catalogue = alliance_catalogue(compiled.load_artifact)
+    spec = catalogue.spec("ApprovalRequested")
+    account = "0x" + "ab" * 20
+    values = [-12345, 5, 0, b"\x07" * 32, "0x" + "cd" * 20]
+    data = encode(["int256", "uint8", "uint8", "bytes32", "address"], values)
+    log = {
+        "address": "0x" + "01" * 20,
+        "topics": [
+            "0x" + spec.topic0.hex(),
+            "0x" + (2**255 + 1).to_bytes(32, "big").hex(),
+            "0x" + bytes.fromhex(account[2:]).rjust(32, b"\0").hex(),
+        ],
+        "data": "0x" + data.hex(),
+        "blockNumber": "0x5",
+        "logIndex": "0x0",
+        "transactionHash": "0x" + "00" * 32,
+    }
+    event = catalogue.decode(log)
+    assert event is not None and event.args == {
+        "requestId": 2**255 + 1,
+        "account": account,
+        "amountDelta": -12345,
+        "reason": 5,
+        "source": 0,
+        "brandRef": b"\x07" * 32,
+        "proposer": "0x" + "cd" * 20,
+    }
+    frozen = catalogue.spec("FreezeChanged")
+    flag = frozen.decode_hex(
+        ["0x" + frozen.topic0.hex(), log["topics"][2], log["topics"][2]],
+        "0x" + encode(["bool", "address", "address"], [True, account, account]).hex(),
+    )
+    assert flag["frozen"] is True and flag["member"] == account
