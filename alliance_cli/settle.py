@@ -12,6 +12,7 @@ from alliance.cli import app, reports_errors
 from alliance.localchain import LocalChain
 from alliance.settings import Settings, load_settings
 from gateway.settings import GatewaySettings
+from settlement.risk import risk_hook
 from settlement.service import SettlementService, run_settlement
 from settlement.settings import SettlementSettings
 
@@ -29,7 +30,11 @@ def settle_command(
     core = load_settings()
     LocalChain(core.chain, core.data).require_running()
     result = run_settlement(
-        core, SettlementSettings(), day, gateway_database_url=GatewaySettings().database_url
+        core,
+        SettlementSettings(),
+        day,
+        gateway_database_url=GatewaySettings().database_url,
+        alerts_hook=risk_hook(core),
     )
     anchored = "anchored now" if result.anchored_now else "already anchored"
     typer.echo(
@@ -46,6 +51,9 @@ def serve_with_settlement(
     """`alliance up`: the nightly settlement service in a thread beside the gateway (which
     runs in the foreground until stopped; the daemon thread ends with the process)."""
     SettlementService(
-        core, SettlementSettings(), gateway_database_url=gateway_settings.database_url
+        core,
+        SettlementSettings(),
+        gateway_database_url=gateway_settings.database_url,
+        alerts_hook=risk_hook(core),
     ).start()
     serve(core, gateway_settings)

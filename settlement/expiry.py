@@ -21,7 +21,7 @@ the oldest. At the period's end:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,33 +96,33 @@ def policies_of(config: AllianceConfig) -> dict[str, ExpiryPolicy]:
 # ---------------------------------------------------------------------------- pure
 
 
-def movements(
+def movements(event: ChainEvent, times: Mapping[int, datetime], brand: str) -> Iterator[Movement]:
+    """The balance changes of a brand token's `Transfer`: a debit of the sender, a credit of
+    the recipient (mints and burns have only one side)."""
+    at, amount = times[event.block_number], int(event.args["value"])
+    sender, recipient = event.args["from"].lower(), event.args["to"].lower()
+    if sender != ZERO_ADDRESS:
+        yield Movement(sender, brand, amount, False, at, event.position)
+    if recipient != ZERO_ADDRESS:
+        yield Movement(recipient, brand, amount, True, at, event.position)
+
+
+def replay(
     events: Iterable[ChainEvent], times: Mapping[int, datetime], token_brand: Mapping[str, str]
-) -> list[Movement]:
-    """Every balance change of a member at a brand, from the tokens' `Transfer`s."""
-    found = []
+) -> tuple[Holdings, set[tuple[str, int]]]:
+    """One pass over the events (in chain order): every member's lots, and the (brand,
+    request id) of every `PointsBurned`."""
+    holdings: Holdings = {}
+    burned: set[tuple[str, int]] = set()
     for event in events:
         brand = token_brand.get(event.address.lower())
-        if event.name != "Transfer" or brand is None:
+        if brand is None:
             continue
-        at, amount = times[event.block_number], int(event.args["value"])
-        sender, recipient = event.args["from"].lower(), event.args["to"].lower()
-        if sender != ZERO_ADDRESS:
-            found.append(Movement(sender, brand, amount, False, at, event.position))
-        if recipient != ZERO_ADDRESS:
-            found.append(Movement(recipient, brand, amount, True, at, event.position))
-    return found
-
-
-def burned_request_ids(
-    events: Iterable[ChainEvent], token_brand: Mapping[str, str]
-) -> set[tuple[str, int]]:
-    """(brand, request id) of every `PointsBurned` among `events`."""
-    return {
-        (token_brand[event.address.lower()], int(event.args["requestId"]))
-        for event in events
-        if event.name == "PointsBurned" and event.address.lower() in token_brand
-    }
+        if event.name == "Transfer":
+            build_holdings(movements(event, times, brand), holdings)
+        elif event.name == "PointsBurned":
+            burned.add((brand, int(event.args["requestId"])))
+    return holdings, burned
 
 
 def burns_due(
@@ -307,12 +307,11 @@ def run_expiry(
     """Warn and burn for the period ending at `now`, from `events` (every `Transfer` and
     `PointsBurned` of the brand tokens up to the closing block, in chain order). Safe to
     repeat, and to repeat after a crash at any point."""
-    events = list(events)
     lower = {address.lower(): brand for address, brand in token_brand.items()}
-    holdings = build_holdings(movements(events, times, lower))
+    holdings, burned = replay(events, times, lower)
     since = now - timedelta(days=settings.in_flight_lookback_days)
     with sessions() as session:
-        in_flight = in_flight_burns(session, burned_request_ids(events, lower), since)
+        in_flight = in_flight_burns(session, burned, since)
     due = burns_due(holdings, policies, now, in_flight)
     created = _create_in_batches(sessions, period_id, due, settings, create_operation, after_batch)
     soon = expiring_lots(holdings, policies, now, settings.warning_days)

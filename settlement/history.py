@@ -81,3 +81,18 @@ def block_times(rpc: JsonRpc, numbers: Iterable[int]) -> dict[int, datetime]:
 def times_of(rpc: JsonRpc, events: Sequence[ChainEvent]) -> Mapping[int, datetime]:
     """Block times of every event's block."""
     return block_times(rpc, (event.block_number for event in events))
+
+
+def stored_block_times(
+    session: Session, rpc: JsonRpc, names: Sequence[str], from_block: int, to_block: int
+) -> dict[int, datetime]:
+    """Block times of every block holding an indexed event called `names` in the range (so
+    the events themselves can be streamed afterwards)."""
+    table = chain_events_table
+    numbers: Iterable[int] = session.scalars(
+        select(table.c.block_number)
+        .where(table.c.name.in_(list(names)))
+        .where(table.c.block_number.between(from_block, to_block))
+        .distinct()
+    )
+    return block_times(rpc, numbers)

@@ -95,10 +95,15 @@ Holdings = dict[tuple[str, str], Holding]
 """(member, brand) → holding."""
 
 
-def build_holdings(movements: Iterable[Movement]) -> Holdings:
-    """Every member's lots from their movements (applied in chain order)."""
-    holdings: Holdings = {}
-    for movement in sorted(movements, key=lambda m: m.position):
+def build_holdings(movements: Iterable[Movement], holdings: Holdings | None = None) -> Holdings:
+    """Every member's lots from their movements, which come in chain order (streamed: a
+    day of a million conversions is never held in memory as a list). Adds to `holdings`
+    when given."""
+    holdings = {} if holdings is None else holdings
+    last: Position = (-1, -1)
+    for movement in movements:
+        assert movement.position >= last, "movements must come in chain order"
+        last = movement.position
         key = (movement.member, movement.brand)
         holdings.setdefault(key, Holding()).apply(movement)
     return holdings

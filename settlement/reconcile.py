@@ -68,6 +68,7 @@ EXPECTED_EVENT = {
     "withdrawal": "PointsBurned",
     "conversion": "Converted",
     "gift": "Gifted",
+    "expiry": "PointsBurned",
 }
 """The event each kind of gateway operation produces."""
 

@@ -21,7 +21,7 @@ from settlement.reconcile import ChainRecord, GatewayRecord
 REQUEST_EVENTS = ("PointsMinted", "PointsBurned", "Converted", "Gifted")
 """Events that carry a gateway request id and change balances."""
 
-GATEWAY_KINDS = ("deposit", "withdrawal", "conversion", "gift")
+GATEWAY_KINDS = ("deposit", "withdrawal", "conversion", "gift", "expiry")
 """Operation kinds that put one request-carrying event on chain."""
 
 LOOKUP_CHUNK = 500

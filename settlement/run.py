@@ -153,8 +153,9 @@ def close_period(
 def _count_by_brand(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in items:
-        brand = item.get("brand")
-        if brand:
+        # An alert involving several brands ("brands") counts once for each of them.
+        brands = item.get("brands") or ([item["brand"]] if item.get("brand") else [])
+        for brand in brands:
             counts[brand] = counts.get(brand, 0) + 1
     return counts
 

@@ -38,6 +38,9 @@ EVENT_NAMES = (
 )
 """What `fraud_inputs` reads."""
 
+_RECENT_ONLY = frozenset({"Converted", "Gifted"})
+"""Events kept only from the round-trip window before the period on."""
+
 
 @dataclass
 class _Replay:
@@ -67,14 +70,16 @@ def fraud_inputs(
     replay = _Replay()
     day = period.start.astimezone(zone).date().toordinal()
     first_day = day - settings.spike_window_days
+    lookback = period.start - timedelta(seconds=settings.round_trip_window_s)
     for event in events:
         at = times[event.block_number]
+        if event.name in _RECENT_ONLY and at < lookback:
+            continue  # older movements matter only through balances (streamed, not kept)
         handler = _HANDLERS.get(event.name)
         if handler is not None:
             handler(replay, event, at, token_brand)
         if event.name == "Transfer" and event.address.lower() in token_brand:
             _transfer(replay, event, at, token_brand, zone, first_day)
-    lookback = period.start - timedelta(seconds=settings.round_trip_window_s)
     return FraudInputs(
         period=period,
         day=day,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -26,7 +26,7 @@ from settlement.fraud.inputs import EVENT_NAMES, fraud_inputs
 from settlement.fraud.records import Alert, Period
 from settlement.fraud.rules import evaluate
 from settlement.fraud.settings import FraudSettings
-from settlement.history import stored_events, times_of
+from settlement.history import stored_block_times, stored_events
 
 ALERT_EVENT = "alert.raised"
 ALERT_ID_PREFIX = "alr_"
@@ -123,22 +123,23 @@ def run_fraud_checks(
     """Run every rule over the indexed events up to `closing_block` (the indexer must have
     reached it) and store the period's alerts. Safe to repeat."""
     with sessions() as session:
-        events = list(stored_events(session, EVENT_NAMES, deploy_block, closing_block))
-    return check_period(
-        sessions,
-        events,
-        times_of(rpc, events),
-        token_brand=token_brand,
-        period=period,
-        zone=zone,
-        settings=settings,
-        notify=notify,
-    )
+        times = stored_block_times(session, rpc, EVENT_NAMES, deploy_block, closing_block)
+        events = stored_events(session, EVENT_NAMES, deploy_block, closing_block)
+        return check_period(
+            sessions,
+            events,
+            times,
+            token_brand=token_brand,
+            period=period,
+            zone=zone,
+            settings=settings,
+            notify=notify,
+        )
 
 
 def check_period(
     sessions: sessionmaker[Session],
-    events: Sequence[ChainEvent],
+    events: Iterable[ChainEvent],
     times: Mapping[int, datetime],
     *,
     token_brand: Mapping[str, str],
@@ -158,7 +159,9 @@ def check_period(
 
 
 def stored_alert_documents(session: Session, period_id: int) -> list[dict[str, Any]]:
-    """The period's stored alerts (for `alerts.json` and the report), by natural key."""
+    """The period's stored alerts (for `alerts.json` and the report), by natural key. The
+    review status is left out: it changes after the close, and a re-run of the period must
+    write the same files."""
     rows = session.scalars(
         select(FraudAlert)
         .where(FraudAlert.period_id == period_id)
@@ -175,7 +178,6 @@ def stored_alert_documents(session: Session, period_id: int) -> list[dict[str, A
             "subject": row.subject,
             "summary": row.summary,
             "evidence": row.evidence,
-            "status": row.status,
         }
         for row in rows
     ]
