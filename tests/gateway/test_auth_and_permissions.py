@@ -134,6 +134,8 @@ def any_brand_write(success: int | frozenset[int]) -> dict[str, int | frozenset[
 OWN_READ = {"bean": 200, "sky": 404, "operator": 200, "auditor": 200}
 SHARED_READ = dict.fromkeys(CALLERS, 200)
 OPERATOR_ONLY = {"bean": 403, "sky": 403, "operator": 200, "auditor": 403}
+ALL_404 = dict.fromkeys(CALLERS, 404)
+NO_ALERT = "alr_000000000000000000000000"
 SETTLED_SYNC = frozenset({201, 202})
 """A synchronous write: 201 when final within `sync_wait_s`, else 202."""
 
@@ -296,6 +298,31 @@ ROWS = [
         "/v1/admin/actions/{action_id}",
         lambda w, c: Call("/v1/admin/actions/2000000"),
         OPERATOR_ONLY | {"operator": 404},
+    ),
+    # Fraud alerts and freezes (tests/settlement/test_fraud_chain.py acts on real ones; here
+    # unknown ids: the scope check comes first, then the lookup).
+    Row("GET", "/v1/alerts", lambda w, c: Call("/v1/alerts"), SHARED_READ),
+    Row("GET", "/v1/alerts/{alert_id}", lambda w, c: Call(f"/v1/alerts/{NO_ALERT}"), ALL_404),
+    Row(
+        "POST",
+        "/v1/alerts/{alert_id}/acknowledge",
+        lambda w, c: Call(f"/v1/alerts/{NO_ALERT}/acknowledge", {}),
+        ALL_404 | {"auditor": 403},
+    ),
+    Row(
+        "POST",
+        "/v1/alerts/{alert_id}/freezes",
+        lambda w, c: Call(
+            f"/v1/alerts/{NO_ALERT}/freezes", {"brand": c if c in BRAND_CALLERS else "bean"}
+        ),
+        ALL_404 | {"auditor": 403},
+    ),
+    Row("GET", "/v1/freezes/{freeze_id}", lambda w, c: Call("/v1/freezes/frz_00"), ALL_404),
+    Row(
+        "POST",
+        "/v1/freezes/{freeze_id}/approve",
+        lambda w, c: Call("/v1/freezes/frz_00/approve", {}),
+        ALL_404 | {"auditor": 403},
     ),
 ]
 
