@@ -3,7 +3,8 @@
 Reads go through `alliance.rpc.JsonRpc` as raw `eth_call`s at a fixed block, so every
 figure of one audit run refers to the same chain state. Balances of many holdings are read
 by a deployless call of `contracts/audit/BalanceLens.sol` (its creation code plus the
-holdings as constructor arguments; the constructor returns the balances): one call per
+holdings, packed in 21 bytes each, as constructor arguments; the constructor returns the
+balances): one call per
 `LENS_HOLDINGS_MAX` holdings instead of one request per holding. `balances_batched` is the
 plain alternative (batched `balanceOf` calls) for nodes that refuse code-less calls.
 """
@@ -19,8 +20,13 @@ from eth_utils import keccak
 
 from alliance.rpc import JsonRpc
 
-LENS_HOLDINGS_MAX = 2_000
-"""Holdings per lens call: ~5k gas each keeps a call near 10M gas, under any node's cap."""
+LENS_HOLDINGS_MAX = 700
+"""Holdings per lens call. The constructor's return data counts as contract code, so the
+balances (32 bytes each) must stay under the EIP-170 limit of 24,576 bytes; the creation
+code (~1 KB) plus 21 bytes a holding stays well under the EIP-3860 initcode limit."""
+
+LENS_TOKENS_MAX = 255
+"""A packed holding names its token in one byte."""
 
 LENS_CALL_GAS = 30_000_000
 """Gas granted to one lens call (Anvil's and Besu's default call cap)."""
@@ -64,9 +70,13 @@ def balances_lens(
     requests = []
     for start in range(0, len(holdings), LENS_HOLDINGS_MAX):
         chunk = holdings[start : start + LENS_HOLDINGS_MAX]
-        arguments = abi_encode(
-            ["address[]", "address[]"], [[t for t, _ in chunk], [a for _, a in chunk]]
+        tokens = sorted({token for token, _ in chunk})
+        assert len(tokens) <= LENS_TOKENS_MAX, "the exchange lists at most 255 brands"
+        index = {token: position for position, token in enumerate(tokens)}
+        packed = b"".join(
+            bytes([index[token]]) + bytes.fromhex(account[2:]) for token, account in chunk
         )
+        arguments = abi_encode(["address[]", "bytes"], [tokens, packed])
         call = {"data": "0x" + (code + arguments).hex(), "gas": hex(LENS_CALL_GAS)}
         requests.append(("eth_call", [call, hex(block)]))
     balances: list[int] = []
