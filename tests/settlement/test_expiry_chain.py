@@ -10,10 +10,8 @@ brand by webhook, and the same lot is announced again only after a week.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +24,7 @@ from gateway.services.operations import create_operation
 from gateway.webhooks import enqueue_brand_event
 from settlement.expiry import EXPIRING_EVENT, ExpirySettings, run_expiry
 from settlement.lots import ExpiryPolicy
-from tests.gateway.stack import DATABASE_URL_VARIABLE, Databases, Stack, build_stack
+from tests.gateway.stack import Databases, Stack, build_stack
 from tests.settlement.chain_support import (
     Receiver,
     advance_chain_time,
@@ -46,12 +44,11 @@ class Crash(Exception):
 
 
 @pytest.fixture(scope="module")
-def stack(compiled: CompileResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    databases = Databases(os.environ.get(DATABASE_URL_VARIABLE) or None)
-    data_dir: Path = tmp_path_factory.mktemp("expiry")
-    with build_stack("expiry", data_dir, databases) as built:
+def stack(
+    compiled: CompileResult, databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with build_stack("expiry", tmp_path_factory.mktemp("expiry"), databases) as built:
         yield built
-    databases.drop_all()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ calls it (indexer synced, period located, `risk_hook`). Proves: exactly one aler
 those brands' webhooks only; a re-run finds the same alerts and sends nothing again;
 brands see only their alerts and auditors cannot act; a freeze needs a second, different
 principal, and each approval shows on chain as one of the brand's two freezer calls, after
-which the member is frozen.
+which the member is frozen; and the whole nightly run with the hook writes the alerts to
+alerts.json, counts them for each brand in the statements, and re-runs byte for byte.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from settlement.fraud.run import ALERT_EVENT
 from settlement.period import locate_period
 from settlement.risk import risk_hook
 from settlement.run import _count_by_brand
+from settlement.service import run_settlement
 from settlement.settings import SettlementSettings
 from tests.gateway.api_client import assert_problem, conversion_body
 from tests.gateway.stack import Databases, Stack, books_url, build_stack
@@ -200,3 +202,21 @@ def test_a_freeze_needs_two_principals_and_then_freezes_on_chain(
     balances = api.get(f"/v1/members/{closed['busy']['id']}/balances", "brand-bean").json()
     frozen = {entry["brand"]: entry["frozen"] for entry in balances["balances"]}
     assert frozen == {"bean": True, "sky": False, "cart": False}
+
+
+def test_the_whole_run_writes_the_alerts_and_counts_them_per_brand(
+    stack: Stack, closed: dict[str, Any]
+) -> None:
+    settings = SettlementSettings(
+        database_url=books_url(stack.gateway.database_url, stack.data_dir), pending_grace_s=0
+    )
+    hook = risk_hook(stack.settings, FRAUD, ExpirySettings())
+    result = run_settlement(stack.settings, settings, closed["day"], alerts_hook=hook)
+    written = json.loads((result.output_dir / "alerts.json").read_text())
+    assert [alert["id"] for alert in written] == [alert["id"] for alert in closed["alerts"]]
+    statements = json.loads((result.output_dir / "statements.json").read_text())
+    counts = {brand["brand"]: brand["alerts"] for brand in statements["brands"]}
+    assert counts == {"bean": 1, "sky": 1, "cart": 0}
+    files = {path.name: path.read_bytes() for path in result.output_dir.iterdir()}
+    again = run_settlement(stack.settings, settings, closed["day"], alerts_hook=hook)
+    assert {path.name: path.read_bytes() for path in again.output_dir.iterdir()} == files
