@@ -222,6 +222,8 @@ def _chain_step(
 
 
 def _record(freeze: MemberFreeze, step: ChainStep) -> None:
+    if freeze.status == FreezeStatus.APPLIED:
+        return  # a concurrent drive finished first; this one's revert says nothing new
     freeze.request_tx = step.request_tx or freeze.request_tx
     freeze.approve_tx = step.approve_tx or freeze.approve_tx
     freeze.last_error = step.error
