@@ -112,9 +112,20 @@ class BalanceReader:
 
     def _lens_call(self, chunk: Sequence[tuple[str, str]]) -> dict[str, str]:
         assert self.lens is not None
-        arguments = abi_encode(
-            ["address[]", "address[]"], [[t for t, _ in chunk], [a for _, a in chunk]]
-        )
+        (constructor,) = [entry for entry in self.lens.abi if entry["type"] == "constructor"]
+        if constructor["inputs"][1]["type"] == "bytes":
+            # Packed holdings (one byte of token index, then the account): initcode and
+            # returned data are size-capped (EIP-3860, EIP-170), so 21 bytes per holding.
+            tokens = sorted({token for token, _ in chunk})
+            index = {token: position for position, token in enumerate(tokens)}
+            packed = b"".join(
+                bytes([index[token]]) + bytes.fromhex(account[2:]) for token, account in chunk
+            )
+            arguments = abi_encode(["address[]", "bytes"], [tokens, packed])
+        else:
+            arguments = abi_encode(
+                ["address[]", "address[]"], [[t for t, _ in chunk], [a for _, a in chunk]]
+            )
         # No gas given: the node runs calls with its block gas limit, which bounds
         # `balance_batch_size` (about 3,000 gas per holding read).
         return {"data": self.lens.bytecode + arguments.hex()}

@@ -19,6 +19,7 @@ from alliance.errors import AllianceError
 from alliance.settings import Settings
 from settlement.context import SettlementContext, open_context
 from settlement.period import day_of
+from settlement.risk import risk_hook
 from settlement.run import AlertsHook, RunResult, close_period, no_alerts
 from settlement.settings import SettlementSettings
 
@@ -34,12 +35,18 @@ def run_settlement(
     day: date,
     *,
     gateway_database_url: str = "",
-    alerts_hook: AlertsHook = no_alerts,
+    alerts_hook: AlertsHook | None = None,
 ) -> RunResult:
-    """Close (or re-run) the period of `day`: the on-demand entry point."""
+    """Close (or re-run) the period of `day`: the on-demand entry point.
+
+    The alerts hook defaults to the risk step (expiry, then fraud checks): the alert counts
+    are part of the hashed statements, so every entry point must run the same one, or a
+    re-run would compute a different hash than the anchor's.
+    """
     context = open_context(core, settings, gateway_database_url=gateway_database_url)
     try:
-        return close_period(context, day, alerts_hook=alerts_hook)
+        hook = alerts_hook if alerts_hook is not None else risk_hook(core)
+        return close_period(context, day, alerts_hook=hook)
     finally:
         context.close()
 

@@ -54,8 +54,9 @@ class SettlementSettings(BaseSettings):
     rescan_blocks: int = Field(default=500, ge=1, le=100_000)
     """Blocks per re-scanned sample range."""
 
-    balance_batch_size: int = Field(default=2_000, ge=1, le=20_000)
-    """Accounts per balance read (one lens eth_call reads this many balanceOf)."""
+    balance_batch_size: int = Field(default=700, ge=1, le=760)
+    """Holdings per lens eth_call. The lens returns its balances as if they were contract
+    code, which EIP-170 caps at 24,576 bytes: at most 768 words, less the ABI header."""
 
     pending_grace_s: float = Field(default=600.0, ge=0, le=86_400)
     """A gateway operation still on its way (accepted or submitted) and younger than this
