@@ -22,6 +22,7 @@ import argparse
 import itertools
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -201,6 +202,7 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
             parties = Parties.from_keys(DevKeyStore(Path(data_dir)), config)
             manifest = deploy_alliance(client, compiled.load_artifact, config, parties)
             generated = generate(client.w3, manifest, parties, arguments.events, arguments.members)
+            stderr_note(json.dumps({"generated": generated}))
             with JsonRpc(local.rpc_url) as rpc:
                 chain = AuditChain(
                     rpc=rpc,
@@ -209,15 +211,24 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
                     lens_code=compiled.load_artifact("BalanceLens").bytecode,
                 )
                 cache = Path(data_dir) / "audit-cache"
-                return {
-                    "generated": generated,
-                    "verify_cold": timed_verify(chain, None),
-                    "verify_writing_cache": timed_verify(chain, cache),
-                    "verify_warm_cache": timed_verify(chain, cache),
-                    "balance_reads": balance_reads(chain, arguments.holdings),
+                results = {"generated": generated}
+                steps = {
+                    "verify_cold": lambda: timed_verify(chain, None),
+                    "verify_writing_cache": lambda: timed_verify(chain, cache),
+                    "verify_warm_cache": lambda: timed_verify(chain, cache),
+                    "balance_reads": lambda: balance_reads(chain, arguments.holdings),
                 }
+                for name, step in steps.items():
+                    results[name] = step()
+                    # Each figure as soon as it exists: a long run that fails late keeps them.
+                    print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)
+                return results
         finally:
             local.stop()
+
+
+def stderr_note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def main() -> None:

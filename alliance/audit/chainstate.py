@@ -25,6 +25,10 @@ LENS_HOLDINGS_MAX = 700
 balances (32 bytes each) must stay under the EIP-170 limit of 24,576 bytes; the creation
 code (~1 KB) plus 21 bytes a holding stays well under the EIP-3860 initcode limit."""
 
+LENS_CALLS_PER_REQUEST = 16
+"""Lens calls per JSON-RPC batch: each carries ~16 KB of arguments, and nodes cap the size
+of a request body (Anvil refuses a few megabytes)."""
+
 LENS_TOKENS_MAX = 255
 """A packed holding names its token in one byte."""
 
@@ -80,10 +84,10 @@ def balances_lens(
         call = {"data": "0x" + (code + arguments).hex(), "gas": hex(LENS_CALL_GAS)}
         requests.append(("eth_call", [call, hex(block)]))
     balances: list[int] = []
-    # A few lens calls per request batch: each one is already thousands of reads.
-    for result in rpc.batch(requests):
-        (decoded,) = abi_decode(["uint256[]"], bytes.fromhex(result[2:]))
-        balances.extend(decoded)
+    for start in range(0, len(requests), LENS_CALLS_PER_REQUEST):
+        for result in rpc.batch(requests[start : start + LENS_CALLS_PER_REQUEST]):
+            (decoded,) = abi_decode(["uint256[]"], bytes.fromhex(result[2:]))
+            balances.extend(decoded)
     return balances
 
 
