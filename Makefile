@@ -17,13 +17,14 @@ up: bootstrap
 test: bootstrap
 	$(BIN)/pytest
 
-## test-postgres: bootstrap, then run the gateway suite with its gateways on PostgreSQL
+## test-postgres: bootstrap, then run the database-backed suites (gateway, settlement) on
+##   PostgreSQL (`scripts/with-postgres.sh make test-postgres` starts a throwaway server)
 ##   (ALLIANCE_TEST_DATABASE_URL names a server: postgresql+psycopg://USER@HOST:PORT/NAME;
 ##   each run creates and drops its own NAME_* databases there)
 test-postgres: bootstrap
 	@test -n "$$ALLIANCE_TEST_DATABASE_URL" || \
 		{ echo "set ALLIANCE_TEST_DATABASE_URL to a PostgreSQL URL" >&2; exit 2; }
-	$(BIN)/pytest tests/gateway
+	$(BIN)/pytest tests/gateway tests/settlement
 
 ## lint: ruff and mypy
 lint: $(VENV_STAMP)
