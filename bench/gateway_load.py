@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from alliance.deploy import ensure_deployed
@@ -40,6 +41,12 @@ from alliance.toolchain import repo_dir
 MEMBERS = 200
 DEPOSIT_POINTS = 10_000_000
 CONVERSION_POINTS = 100
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -115,17 +122,20 @@ class Stack:
 
 
 async def post(
-    client: httpx.AsyncClient, path: str, body: dict[str, Any]
+    client: aiohttp.ClientSession, path: str, body: dict[str, Any]
 ) -> tuple[int, float, Any]:
     started = time.perf_counter()
     try:
-        response = await client.post(path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
-    except httpx.TransportError as error:
+        async with client.post(
+            path, json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+        ) as response:
+            answer = await response.json(content_type=None)
+    except aiohttp.ClientError as error:
         return 0, time.perf_counter() - started, repr(error)
-    return response.status_code, time.perf_counter() - started, response.json()
+    return response.status, time.perf_counter() - started, answer
 
 
-async def fund_members(client: httpx.AsyncClient) -> list[str]:
+async def fund_members(client: aiohttp.ClientSession, count: int) -> list[str]:
     gate = asyncio.Semaphore(32)
 
     async def one(index: int) -> str:
@@ -150,14 +160,15 @@ async def fund_members(client: httpx.AsyncClient) -> list[str]:
         await settled(client, deposit["id"])
         return str(member["id"])
 
-    members = await asyncio.gather(*(one(i) for i in range(MEMBERS)))
+    members = await asyncio.gather(*(one(i) for i in range(count)))
     return list(members)
 
 
-async def settled(client: httpx.AsyncClient, operation_id: int) -> None:
+async def settled(client: aiohttp.ClientSession, operation_id: int) -> None:
     """Wait until an operation is confirmed (funding must land before measuring)."""
     for _ in range(600):
-        operation = (await client.get(f"/v1/operations/{operation_id}")).json()
+        async with client.get(f"/v1/operations/{operation_id}") as response:
+            operation = await response.json()
         if operation["status"] == "confirmed":
             return
         assert operation["status"] != "failed", operation
@@ -181,7 +192,7 @@ def conversion(member_id: str) -> dict[str, Any]:
 
 
 async def open_loop(
-    client: httpx.AsyncClient, members: list[str], rate: float, seconds: float
+    client: aiohttp.ClientSession, members: list[str], rate: float, seconds: float
 ) -> dict[str, Any]:
     count = int(rate * seconds)
     start = time.perf_counter()
@@ -211,7 +222,7 @@ async def open_loop(
 
 
 async def closed_loop(
-    client: httpx.AsyncClient, members: list[str], concurrency: int, seconds: float
+    client: aiohttp.ClientSession, members: list[str], concurrency: int, seconds: float
 ) -> dict[str, Any]:
     confirmed = 0
     other: dict[int, int] = {}
@@ -243,20 +254,42 @@ async def closed_loop(
 
 async def run(stack: Stack, arguments: argparse.Namespace) -> dict[str, Any]:
     headers = {"Authorization": "Bearer " + stack.token("brand-bean")}
-    limits = httpx.Limits(
-        max_connections=arguments.concurrency + 50,
-        max_keepalive_connections=arguments.concurrency + 50,
-    )
-    async with httpx.AsyncClient(
-        base_url=stack.url, headers=headers, limits=limits, timeout=60
+    # aiohttp, not httpx: httpx's connection pool costs the load generator milliseconds of
+    # CPU per request at high concurrency, and it shares the 2 cores with the gateway.
+    connector = aiohttp.TCPConnector(limit=arguments.concurrency + 50)
+    async with aiohttp.ClientSession(
+        base_url=stack.url,
+        headers=headers,
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=60),
     ) as client:
-        members = await fund_members(client)
+        members = await fund_members(client, arguments.members)
         assert stack.gateway is not None
+        processes = {
+            "gateway": stack.gateway.pid,
+            "anvil": stack.chain.pid() or 0,
+            "load_generator": os.getpid(),
+        }
+        before = {name: cpu_s(pid) for name, pid in processes.items()}
         latency = await open_loop(client, members, arguments.rate, arguments.seconds)
         latency["gateway_rss_mib"] = rss_mib(stack.gateway.pid)
+        latency["cpu_ms_per_conversion"] = _cpu_per(processes, before, latency["requests"])
+        before = {name: cpu_s(pid) for name, pid in processes.items()}
         throughput = await closed_loop(client, members, arguments.concurrency, arguments.seconds)
         throughput["gateway_rss_mib"] = rss_mib(stack.gateway.pid)
+        throughput["cpu_ms_per_conversion"] = _cpu_per(
+            processes, before, throughput["confirmed"] + sum(throughput["other"].values())
+        )
     return {"open_loop": latency, "closed_loop": throughput}
+
+
+def _cpu_per(processes: dict[str, int], before: dict[str, float], count: int) -> dict[str, float]:
+    """CPU milliseconds each process spent per conversion since `before` (a robust figure
+    on a shared machine, where wall-clock rates depend on what else runs)."""
+    return {
+        name: round(1000 * (cpu_s(pid) - before[name]) / max(count, 1), 2)
+        for name, pid in processes.items()
+    }
 
 
 def main() -> None:
@@ -264,6 +297,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=128)
+    parser.add_argument("--members", type=int, default=MEMBERS)
+    parser.add_argument("--keep-log", type=Path, help="copy the gateway's log here at the end")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         stack = Stack(Path(data_dir))
@@ -273,6 +308,8 @@ def main() -> None:
         finally:
             stack.stop()
             log = (Path(data_dir) / "gateway.log").read_text()
+            if arguments.keep_log is not None:
+                arguments.keep_log.write_text(log)
             if "Traceback" in log:
                 print(log[-5000:], file=sys.stderr)
     print(json.dumps(results, indent=2))

@@ -27,6 +27,7 @@ from gateway.services.clients import ensure_dev_clients
 from gateway.services.moves import move_hook
 from gateway.services.operations import OperationWaiters
 from gateway.settings import GatewaySettings
+from gateway.simulation import ChainSimulator
 from gateway.webhooks import WebhookWorker
 
 logger = logging.getLogger("gateway")
@@ -60,6 +61,7 @@ def build_context(core: Settings, settings: GatewaySettings) -> GatewayContext:
         ledger=ledger,
         waiters=OperationWaiters(),
         limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+        simulator=ChainSimulator.for_ledger(ledger),
     )
 
 
@@ -70,6 +72,7 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        context.db_limiter = anyio.CapacityLimiter(settings.db_threads_max)
         webhook_worker = None
         if run_workers:
             webhook_worker = app.state.webhook_worker = WebhookWorker(
@@ -95,6 +98,7 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
                 context.pipeline.stop()
             if webhook_worker is not None:
                 webhook_worker.stop()
+            await context.simulator.close()
             context.engine.dispose()
 
     app = FastAPI(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anyio import CapacityLimiter
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,7 @@ from gateway.ledger import Ledger
 from gateway.pipeline.manager import Pipeline
 from gateway.services.operations import OperationWaiters
 from gateway.settings import GatewaySettings
+from gateway.simulation import ChainSimulator
 
 
 @dataclass
@@ -28,4 +30,7 @@ class GatewayContext:
     ledger: Ledger
     waiters: OperationWaiters
     limiter: RateLimiter
+    simulator: ChainSimulator
     pipeline: Pipeline | None = None
+    db_limiter: CapacityLimiter | None = None
+    """Bounds the worker threads doing request database work (made on the app's loop)."""

@@ -30,6 +30,10 @@ class GatewaySettings(BaseSettings):
     sync_wait_s: float = Field(default=5.0, ge=0, le=60)
     """How long a synchronous endpoint waits for its operation to settle before a 202."""
 
+    db_threads_max: int = Field(default=4, ge=1, le=64)
+    """Worker threads doing the database work of asynchronous requests (conversions and
+    other operation POSTs) at a time; more only queue on the write lock and the GIL."""
+
     batch_size_max: int = Field(default=100, ge=1, le=256)
     """Most conversions per chain transaction (the exchange accepts up to 256)."""
 

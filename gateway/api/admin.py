@@ -119,7 +119,7 @@ def _act(
     with context.sessions() as session:
         signer = session.get_one(Operation, operation_id).signer
     if pipeline is not None:
-        pipeline.wake(signer)
+        pipeline.wake(signer, action=True)
     _wait(context, action_id)
     return _render(context, action_id)
 

@@ -11,7 +11,9 @@ from gateway.auth import Principal, verify_token
 from gateway.context import GatewayContext
 
 
-def get_context(request: Request) -> GatewayContext:
+async def get_context(request: Request) -> GatewayContext:
+    """The gateway context. Dependencies are async when they only compute (no I/O), so
+    FastAPI runs them on the event loop instead of hopping to a worker thread."""
     context: GatewayContext = request.app.state.context
     return context
 
@@ -19,7 +21,7 @@ def get_context(request: Request) -> GatewayContext:
 Context = Annotated[GatewayContext, Depends(get_context)]
 
 
-def get_principal(
+async def get_principal(
     context: Context, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     """The caller of a valid bearer token (rate-limited per client)."""

@@ -3,12 +3,14 @@ work with the key stored beside its effect, wake the pipeline, and answer (or re
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple, TypeVar
 
+from anyio import to_thread
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,9 +25,18 @@ from gateway.services import idempotency
 WAIT_SLICE_S = 1.0
 """A waiting request re-reads the database at least this often (another replica may settle)."""
 
+T = TypeVar("T")
 CreatesOperation = Callable[[Session], Operation]
 Prepares = Callable[[], None]
+Checks = Callable[[], Awaitable[None]]
 CreatesResponse = Callable[[Session], tuple[int, dict[str, Any]]]
+
+
+async def in_db_thread(context: GatewayContext, work: Callable[..., T], *args: Any) -> T:
+    """Run database work in a worker thread, at most `db_threads_max` at a time: more
+    threads only queue on the database's write lock while taking turns at the GIL, which
+    stretches every transaction (and the submitter's, queued behind them)."""
+    return await to_thread.run_sync(work, *args, limiter=context.db_limiter)
 
 
 def _key_and_hash(request: Request, key: str | None, body: Any) -> tuple[str, str]:
@@ -33,7 +44,7 @@ def _key_and_hash(request: Request, key: str | None, body: Any) -> tuple[str, st
     return checked, idempotency.request_hash(request.method, request.url.path, body)
 
 
-def operation_post(
+async def operation_post(
     context: GatewayContext,
     request: Request,
     principal: Principal,
@@ -43,49 +54,88 @@ def operation_post(
     *,
     wait_s: float = 0.0,
     prepare: Prepares | None = None,
-) -> JSONResponse:
+    check: Checks | None = None,
+) -> Response:
     """An idempotent POST that records an operation; waits up to `wait_s` for it to settle.
 
-    `prepare` runs the slow checks (chain simulations) before the write transaction, and
-    only for a new key: a replay is answered from what the first request recorded.
+    Only for a new key, before the write transaction: `prepare` runs the slow synchronous
+    checks (database reads, chain reads through web3) in a worker thread, then `check` the
+    asynchronous ones (a conversion's simulation) on the event loop. A replay is answered
+    from what the first request recorded. Database work runs in worker threads, a few
+    short hops per request; waiting for the chain holds no thread.
     """
     checked, hashed = _key_and_hash(request, key, body)
-    with context.sessions() as session:
-        earlier = idempotency.find(session, principal.client_id, checked, hashed)
-        replayed = earlier.operation_id if earlier is not None else None
-    if replayed is None and prepare is not None:
-        prepare()
-    operation_id = replayed or _first_or_replayed(context, principal, checked, hashed, create)
-    with context.sessions() as session:
-        operation = session.get_one(Operation, operation_id)
-        signer = operation.signer
+    replayed = await in_db_thread(
+        context, _replayed_or_prepared, context, principal, checked, hashed, prepare
+    )
+    if replayed is None and check is not None:
+        await check()
+    recorded = replayed
+    if recorded is None:
+        recorded = await in_db_thread(
+            context, _first_or_replayed, context, principal, checked, hashed, create
+        )
     if context.pipeline is not None:
-        context.pipeline.wake(signer)
-    if wait_s <= 0:
-        return render_operation(context, operation_id, synchronous=False)
-    _wait(context, operation_id, wait_s)
-    return render_operation(context, operation_id, synchronous=True)
+        context.pipeline.wake(recorded.signer)
+    if wait_s > 0 and not recorded.final:
+        await _wait(context, recorded.id, wait_s)
+    return await in_db_thread(
+        context, lambda: render_operation(context, recorded.id, synchronous=wait_s > 0)
+    )
+
+
+class Recorded(NamedTuple):
+    """The operation a POST created or replays: its id, signing key, and whether it was
+    already final when looked at."""
+
+    id: int
+    signer: str | None
+    final: bool
+
+    @classmethod
+    def of(cls, operation: Operation) -> Recorded:
+        return cls(operation.id, operation.signer, OperationStatus(operation.status).is_final)
+
+
+def _replayed_or_prepared(
+    context: GatewayContext,
+    principal: Principal,
+    key: str,
+    hashed: str,
+    prepare: Prepares | None,
+) -> Recorded | None:
+    """The operation an earlier use of `key` created (and its signer); else None, after
+    running `prepare` for the new request."""
+    with context.sessions() as session:
+        earlier = idempotency.find(session, principal.client_id, key, hashed)
+        if earlier is not None and earlier.operation_id is not None:
+            return Recorded.of(session.get_one(Operation, earlier.operation_id))
+    if prepare is not None:
+        prepare()
+    return None
 
 
 def _first_or_replayed(
     context: GatewayContext, principal: Principal, key: str, hashed: str, create: CreatesOperation
-) -> int:
+) -> Recorded:
+    """Record the operation with its key in one transaction; if another request with the
+    same key got there first, its operation. Returns the operation's id and signer."""
     try:
         with unit_of_work(context.sessions) as session:
             earlier = idempotency.find(session, principal.client_id, key, hashed)
             if earlier is not None and earlier.operation_id is not None:
-                return earlier.operation_id
+                return Recorded.of(session.get_one(Operation, earlier.operation_id))
             operation = create(session)
             idempotency.remember(
                 session, principal.client_id, key, hashed, operation_id=operation.id
             )
-            return operation.id
+            return Recorded.of(operation)
     except IntegrityError:
         # A concurrent request with the same key won the insert: replay what it created.
         with context.sessions() as session:
             earlier = idempotency.find(session, principal.client_id, key, hashed)
             assert earlier is not None and earlier.operation_id is not None
-            return earlier.operation_id
+            return Recorded.of(session.get_one(Operation, earlier.operation_id))
 
 
 def response_post(
@@ -122,19 +172,30 @@ def response_post(
     return JSONResponse(response, status_code=status)
 
 
-def _wait(context: GatewayContext, operation_id: int, wait_s: float) -> None:
-    event = context.waiters.event_for(operation_id)
+async def _wait(context: GatewayContext, operation_id: int, wait_s: float) -> None:
+    """Until the operation is final or `wait_s` has passed. The submitter's wake-up ends
+    the wait at once; without one (another replica settled it), the database is re-read
+    every WAIT_SLICE_S."""
+    woken = context.waiters.future_for(operation_id)
     deadline = time.monotonic() + wait_s
     try:
         while True:
-            with context.sessions() as session:
-                status = session.get_one(Operation, operation_id).status
             remaining = deadline - time.monotonic()
-            if OperationStatus(status).is_final or remaining <= 0:
+            if remaining <= 0:
                 return
-            event.wait(min(WAIT_SLICE_S, remaining))
+            try:
+                await asyncio.wait_for(asyncio.shield(woken), min(WAIT_SLICE_S, remaining))
+                return
+            except TimeoutError:
+                if await in_db_thread(context, _is_final, context, operation_id):
+                    return
     finally:
-        context.waiters.forget(operation_id)
+        context.waiters.forget(operation_id, woken)
+
+
+def _is_final(context: GatewayContext, operation_id: int) -> bool:
+    with context.sessions() as session:
+        return OperationStatus(session.get_one(Operation, operation_id).status).is_final
 
 
 def render_operation(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from gateway.api.deps import Caller, Context, IdempotencyKeyHeader
 from gateway.api.idempotent import operation_post
@@ -25,16 +25,16 @@ ACCEPTED = {202: {"model": OperationPublic, "description": "Accepted; completes 
 
 
 @router.post("/deposits", status_code=202, response_model=OperationPublic, responses=ACCEPTED)
-def deposit(
+async def deposit(
     body: DepositCreate,
     request: Request,
     context: Context,
     caller: Caller,
     key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Move points from the brand's own programme onto the ledger (mint)."""
     brand = caller.require_brand()
-    return operation_post(
+    return await operation_post(
         context,
         request,
         caller,
@@ -45,16 +45,16 @@ def deposit(
 
 
 @router.post("/withdrawals", status_code=202, response_model=OperationPublic, responses=ACCEPTED)
-def withdraw(
+async def withdraw(
     body: WithdrawalCreate,
     request: Request,
     context: Context,
     caller: Caller,
     key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Move points from the ledger back into the brand's own programme (burn)."""
     brand = caller.require_brand()
-    return operation_post(
+    return await operation_post(
         context,
         request,
         caller,
@@ -88,38 +88,44 @@ def quote(body: QuoteCreate, context: Context, caller: Caller) -> QuotePublic:
 
 
 @router.post("/conversions", status_code=201, response_model=OperationPublic, responses=ACCEPTED)
-def convert(
+async def convert(
     body: ConversionCreate,
     request: Request,
     context: Context,
     caller: Caller,
     key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Convert a member's points between brands; 201 when final within the wait, else 202."""
     brand = caller.require_brand()
-    return operation_post(
+    prepared: list[movements.PreparedConversion] = []
+
+    async def check() -> None:
+        await movements.check_conversion(context, prepared[0])
+
+    return await operation_post(
         context,
         request,
         caller,
         key,
         body.model_dump(),
-        lambda session: movements.create_conversion(session, context, brand, body),
+        lambda session: movements.create_conversion(session, brand, prepared[0]),
         wait_s=context.settings.sync_wait_s,
-        prepare=lambda: movements.check_conversion(context, brand, body),
+        prepare=lambda: prepared.append(movements.prepare_conversion(context, brand, body)),
+        check=check,
     )
 
 
 @router.post("/gifts", status_code=202, response_model=OperationPublic, responses=ACCEPTED)
-def gift(
+async def gift(
     body: GiftCreate,
     request: Request,
     context: Context,
     caller: Caller,
     key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Gift points to another member of the same brand, if the brand allows it."""
     brand = caller.require_brand()
-    return operation_post(
+    return await operation_post(
         context,
         request,
         caller,

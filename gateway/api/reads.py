@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from gateway.api.deps import Caller, Context, IdempotencyKeyHeader
 from gateway.api.idempotent import operation_post
@@ -96,18 +96,18 @@ def read_pair_policies(
     response_model=OperationPublic,
     responses={202: {"model": OperationPublic, "description": "Accepted; not final yet."}},
 )
-def update_pair_policy(
+async def update_pair_policy(
     from_brand: str,
     body: PairPolicyUpdate,
     request: Request,
     context: Context,
     caller: Caller,
     key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Set the calling (receiving) brand's policy for conversions from `from_brand`:
     201 when applied within the wait, 202 while pending, the problem if the chain refused."""
     brand = caller.require_brand()
-    return operation_post(
+    return await operation_post(
         context,
         request,
         caller,

@@ -49,10 +49,14 @@ class Pipeline:
             if submitter.is_alive():
                 submitter.join(timeout_s)
 
-    def wake(self, signer_name: str | None) -> None:
-        """Tell a submitter new work is waiting (after the request's commit)."""
+    def wake(self, signer_name: str | None, *, action: bool = False) -> None:
+        """Tell a submitter new work is waiting (after the request's commit); `action`: an
+        operator's cancel or re-submit (looked for at once instead of within a second)."""
         if signer_name in self.submitters:
-            self.submitters[signer_name].wakeup.set()
+            submitter = self.submitters[signer_name]
+            if action:
+                submitter.actions_waiting.set()
+            submitter.wakeup.set()
 
     def run_final_hooks(self, session: Session, operation: Operation) -> None:
         """Run the `on_final` hooks for an operation finished outside a submitter (an

@@ -19,8 +19,8 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3.contract.contract import ContractFunction
-from web3.exceptions import TransactionNotFound, Web3RPCError
-from web3.types import TxReceipt, Wei
+from web3.exceptions import Web3RPCError
+from web3.types import RPCEndpoint, TxParams, TxReceipt, Wei
 
 from alliance.db.base import utc_now
 from alliance.db.models import (
@@ -39,7 +39,9 @@ from gateway.pipeline.calls import (
     Outcome,
     batch_gas_limit,
     build_call,
+    conversion_batch_calldata,
     outcomes,
+    receipt_from_rpc,
 )
 from gateway.pipeline.failpoints import (
     AFTER_RECORD_BEFORE_SEND,
@@ -53,7 +55,15 @@ from gateway.settings import GatewaySettings
 logger = logging.getLogger("gateway.pipeline")
 
 RECOVER_INTERVAL_S = 1.0
-"""How often unfinished transactions are re-checked (each submission settles its own at once)."""
+"""How often unfinished transactions and operators' actions are looked for (each submission
+settles its own transaction at once; an action taken in this process wakes its submitter)."""
+
+LEASE_RETRY_S = 1.0
+"""How often a submitter whose key another replica leases tries to take the lease."""
+
+IDLE_WAIT_MAX_S = 0.5
+"""Longest a submitter sleeps between looks for work while nothing wakes it (the sleep
+doubles from `submit_idle_s` while idle; requests in this process wake it at once)."""
 
 SettledHook = Callable[[Session, Operation], None]
 """Called inside the settling transaction for every operation that became final."""
@@ -81,6 +91,8 @@ class Submitter(threading.Thread):
         self.on_final = on_final
         self.on_committed = on_committed
         self.wakeup = threading.Event()
+        self.actions_waiting = threading.Event()
+        """Set with `wakeup` when an operator's action on this key was recorded."""
         self.stopping = threading.Event()
         self.owner = f"{uuid.uuid4().hex[:12]}"
         self._lease_renew_at = 0.0
@@ -95,6 +107,7 @@ class Submitter(threading.Thread):
         self.wakeup.set()
 
     def run(self) -> None:
+        idle_s = self.settings.submit_idle_s
         while not self.stopping.is_set():
             try:
                 progressed = self.step()
@@ -109,9 +122,13 @@ class Submitter(threading.Thread):
                 self._lease_renew_at = 0.0
                 self.stopping.wait(self.settings.chain_retry_s)
                 continue
-            if not progressed:
-                self.wakeup.wait(self.settings.submit_idle_s)
-                self.wakeup.clear()
+            if progressed:
+                idle_s = self.settings.submit_idle_s
+                continue
+            woken = self.wakeup.wait(idle_s)
+            self.wakeup.clear()
+            # Idle looks at the database back off; a wake-up (new work) resets them.
+            idle_s = self.settings.submit_idle_s if woken else min(2 * idle_s, IDLE_WAIT_MAX_S)
         self._release_lease()
 
     def _release_lease(self) -> None:
@@ -134,14 +151,18 @@ class Submitter(threading.Thread):
         now = time.monotonic()
         if now >= self._lease_renew_at:
             if not self._hold_lease():
+                self._lease_renew_at = now + LEASE_RETRY_S
                 return False
             # Renew well before expiry; between renewals the lease is ours.
             self._lease_renew_at = now + self.settings.lease_ttl_s / 3
-        intervened = self._intervene()
-        recovered = False
-        if intervened or now >= self._recover_at:
+        intervened = recovered = False
+        if self.actions_waiting.is_set() or now >= self._recover_at:
+            self.actions_waiting.clear()
+            intervened = self._intervene()
             recovered = self._recover()
             self._recover_at = now + RECOVER_INTERVAL_S
+            if intervened:
+                self.actions_waiting.set()  # an action moved: look again on the next pass
         submitted = self._submit_next()
         return intervened or recovered or submitted
 
@@ -198,10 +219,16 @@ class Submitter(threading.Thread):
         return False
 
     def _receipt(self, tx_hash: str) -> TxReceipt | None:
-        try:
-            receipt = self.ledger.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
+        # A raw request: web3's receipt formatters cost milliseconds per batch receipt (every
+        # log of every item), and settling reads only a few fields (`receipt_from_rpc`).
+        response = self.ledger.w3.provider.make_request(
+            RPCEndpoint("eth_getTransactionReceipt"), [tx_hash]
+        )
+        if "error" in response:
+            raise Web3RPCError(repr(response["error"]))
+        if response.get("result") is None:
             return None
+        receipt = receipt_from_rpc(response["result"])
         if self.settings.confirmations_min:
             depth = self.ledger.w3.eth.block_number - receipt["blockNumber"]
             if depth < self.settings.confirmations_min:
@@ -266,7 +293,8 @@ class Submitter(threading.Thread):
             if not operations:
                 return False
             failpoint(BEFORE_SIGNING)
-            call = build_call(self.ledger, operations)
+            batched = operations[0].kind in BATCHED_KINDS
+            call = None if batched else build_call(self.ledger, operations)
             try:
                 gas = self._gas_limit(operations, call)
             except ContractReverted as reverted:
@@ -287,28 +315,40 @@ class Submitter(threading.Thread):
             self._settle(row_id, receipt)
         return True
 
-    def _gas_limit(self, operations: list[Operation], call: ContractFunction) -> int:
+    def _gas_limit(self, operations: list[Operation], call: ContractFunction | None) -> int:
         """Batches get a fixed budget (items fail inside the batch, never the batch itself);
         single calls are estimated, which also refuses a doomed call before signing."""
-        if operations[0].kind in BATCHED_KINDS:
+        if call is None:
             return batch_gas_limit(len(operations))
         return self.ledger.client.estimate(call, sender=self.address)
 
     def _sign_and_record(
-        self, session: Session, operations: list[Operation], call: ContractFunction, gas: int
+        self,
+        session: Session,
+        operations: list[Operation],
+        call: ContractFunction | None,
+        gas: int,
     ) -> tuple[bytes, str, int]:
-        """Sign with the key's next nonce and record the signed bytes (not yet sent)."""
+        """Sign with the key's next nonce and record the signed bytes (not yet sent). A
+        conversion batch (`call` None) is encoded directly (see `conversion_batch_calldata`)."""
         signer = session.get_one(Signer, self.address, with_for_update=True)
-        transaction = call.build_transaction(
-            {
-                "from": self.address,
-                "nonce": signer.next_nonce,  # type: ignore[typeddict-item]
-                "gas": gas,
-                "gasPrice": Wei(0),
-                "chainId": self.ledger.deployment.manifest.chain_id,
+        fields: dict[str, Any] = {
+            "nonce": signer.next_nonce,
+            "gas": gas,
+            "gasPrice": Wei(0),
+            "chainId": self.ledger.deployment.manifest.chain_id,
+        }
+        if call is None:
+            transaction = {
+                **fields,
+                "to": self.ledger.exchange.address,
+                "data": conversion_batch_calldata(operations),
+                "value": 0,
             }
-        )
-        signed = self.account.sign_transaction(cast(dict[str, Any], transaction))
+        else:
+            built = call.build_transaction(cast(TxParams, {"from": self.address, **fields}))
+            transaction = dict(built)
+        signed = self.account.sign_transaction(transaction)
         row = ChainTransaction(
             signer=self.address,
             nonce=signer.next_nonce,

@@ -159,33 +159,53 @@ def read_quote(context: GatewayContext, quote_id: str) -> Quote:
     return Quote(**claims)
 
 
-def check_conversion(context: GatewayContext, brand_code: str, body: ConversionCreate) -> None:
-    """Ask the chain whether the conversion would pass now, before the write transaction."""
+@dataclass(frozen=True)
+class PreparedConversion:
+    """A conversion's member and recorded parameters, worked out before the write."""
+
+    member: Member
+    params: dict[str, Any]
+
+
+def prepare_conversion(
+    context: GatewayContext, brand_code: str, body: ConversionCreate
+) -> PreparedConversion:
+    """Look the member up and work out the conversion's terms (reads only, no chain call).
+    Members are never deleted nor unlinked, so the write may use what this read found."""
     with context.sessions() as session:
         member = members.get_member(session, body.member_id, brand_code)
-    params = _conversion_params(context, member, body)
-    _simulate_conversion(
-        context,
-        member,
-        params["from_token"],
-        params["to_token"],
-        params["amount_in"],
-        params["min_amount_out"],
-        params["deadline"],
+    return PreparedConversion(member, _conversion_params(context, member, body))
+
+
+async def check_conversion(context: GatewayContext, prepared: PreparedConversion) -> None:
+    """Ask the chain whether the conversion would pass now, before the write transaction:
+    a refusal raises its error; an unreachable chain skips the check (accepted, completed
+    later). Self-custody conversions are checked on chain with their signature."""
+    if prepared.member.custody == Custody.SELF:
+        return
+    params = prepared.params
+    # Request id 0 is never issued, so the simulation checks everything but replay.
+    await context.simulator.conversion(
+        (
+            0,
+            params["member_address"],
+            params["from_token"],
+            params["to_token"],
+            int(params["amount_in"]),
+            int(params["min_amount_out"]),
+            int(params["deadline"]),
+        )
     )
 
 
-def create_conversion(
-    session: Session, context: GatewayContext, brand_code: str, body: ConversionCreate
-) -> Operation:
-    """Record a conversion (from a quote, or from explicit brands and amount)."""
-    member = members.get_member(session, body.member_id, brand_code)
+def create_conversion(session: Session, brand_code: str, prepared: PreparedConversion) -> Operation:
+    """Record a prepared conversion (from a quote, or from explicit brands and amount)."""
     return create_operation(
         session,
         kind=OperationKind.CONVERSION,
         brand_code=brand_code,
-        member=member,
-        params=_conversion_params(context, member, body),
+        member=prepared.member,
+        params=prepared.params,
     )
 
 

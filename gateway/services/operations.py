@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import select
@@ -100,21 +103,58 @@ def stuck_operations(session: Session, older_than_s: float, limit: int) -> list[
 
 
 class OperationWaiters:
-    """Lets a request wait for its operation to settle (in-process wake-ups)."""
+    """Lets requests wait for their operations to settle (in-process wake-ups).
+
+    A submitter thread calls `notify` after its commit; each waiting request holds an
+    asyncio future on its event loop, resolved through that loop. An operation that settled
+    just before its request began waiting is remembered among the last `RECENT_MAX`
+    notified, so the wake-up is not missed (requests also re-read the database now and
+    then: another replica's submitter may settle an operation without telling this one).
+    """
+
+    RECENT_MAX = 8192
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: dict[int, threading.Event] = {}
+        self._futures: dict[int, list[asyncio.Future[None]]] = {}
+        self._recent: OrderedDict[int, None] = OrderedDict()
 
-    def event_for(self, operation_id: int) -> threading.Event:
+    def future_for(self, operation_id: int) -> asyncio.Future[None]:
+        """A future (on the running loop) resolved when `operation_id` is notified."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:
-            return self._events.setdefault(operation_id, threading.Event())
+            if operation_id in self._recent:
+                future.set_result(None)
+            else:
+                self._futures.setdefault(operation_id, []).append(future)
+        return future
 
     def notify(self, operation_ids: list[int]) -> None:
+        """Wake the requests waiting for `operation_ids` (from any thread)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         with self._lock:
             for operation_id in operation_ids:
-                self._events.setdefault(operation_id, threading.Event()).set()
+                self._recent[operation_id] = None
+                for future in self._futures.pop(operation_id, ()):
+                    by_loop.setdefault(future.get_loop(), []).append(future)
+            while len(self._recent) > self.RECENT_MAX:
+                self._recent.popitem(last=False)
+        for loop, futures in by_loop.items():
+            # A closed loop (shutdown) has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, futures)
 
-    def forget(self, operation_id: int) -> None:
+    def forget(self, operation_id: int, future: asyncio.Future[None]) -> None:
+        """Stop waiting (the request answered, with or without the wake-up)."""
         with self._lock:
-            self._events.pop(operation_id, None)
+            futures = self._futures.get(operation_id)
+            if futures is not None and future in futures:
+                futures.remove(future)
+                if not futures:
+                    del self._futures[operation_id]
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
