@@ -7,7 +7,9 @@ and with what was published. It reads the chain only through `alliance.rpc` and
 `alliance.events`, and never imports the gateway, the settlement service or the database
 (tests/test_architecture.py enforces it): an auditor needs nothing the operator controls.
 
-Layers, bottom up: `findings` (what a problem looks like), `rates`, `ledger` and `replay`
-(pure state machines over decoded events), `chainstate` and `cache` (reads), `verify`,
-`proofs`, `history`, `evidence` (the commands). See docs/audit.md.
+Layers, bottom up: `findings` (what a problem looks like); `rates`, `ledger`, `checks` and
+`replay` (pure state machines and checks over decoded events); `chainstate`, `source` and
+`cache` (reads: chain state, log segments, the local cache); `reading` (the replay
+driver); `verify`, `statements_check`, `proofs`, `history`, `evidence` (the commands).
+See docs/audit.md.
 """
