@@ -59,6 +59,9 @@ ChainRejected = gateway_error("chain_rejected", "The chain refused the operation
 DatabaseUnavailable = gateway_error("database_unavailable", "The database does not answer.")
 WebhookLimitReached = gateway_error("webhook_limit_reached", "The brand has too many webhooks.")
 WebhookUrlRefused = gateway_error("webhook_url_refused", "The webhook URL is not allowed.")
+PeriodAlreadyAcknowledged = gateway_error(
+    "period_already_acknowledged", "The brand already acknowledged the period on chain."
+)
 
 
 @dataclass(eq=False)

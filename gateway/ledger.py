@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import requests
@@ -38,6 +39,7 @@ CONTRACT_ERRORS: dict[str, Callable[..., errors.GatewayError]] = {
     "ExchangeSelfCustodied": errors.SelfCustodyRequired,
     "ExchangeInvalidSignature": errors.InvalidSignature,
     "ExchangeUnknownBrand": errors.UnknownBrand,
+    "SettlementAnchorAlreadyAcknowledged": errors.PeriodAlreadyAcknowledged,
 }
 
 
@@ -94,6 +96,33 @@ class Ledger:
     @property
     def w3(self) -> Web3:
         return self.deployment.client.w3
+
+    @cached_property
+    def anchor(self) -> Contract:
+        """`SettlementAnchor`: where periods are anchored and brands acknowledge them."""
+        return self.deployment.contract(
+            "SettlementAnchor", self.deployment.manifest.settlement_anchor.address
+        )
+
+    def acknowledgement(
+        self, period_id: int, brand_code: str, from_block: int
+    ) -> dict[str, Any] | None:
+        """The brand's on-chain acknowledgement of `period_id` (`tx_hash`, `block_number`,
+        `acknowledged_by`), or None. `from_block`: where to look for its `PeriodAcknowledged`
+        log (the period's closing block: the anchor, and so any acknowledgement, is later).
+        Untranslated: an unreachable node raises one of `CHAIN_DOWN`."""
+        token = self.brand(brand_code).address
+        if not self.client.call(self.anchor.functions.isAcknowledged(period_id, token)):
+            return None
+        logs = self.anchor.events.PeriodAcknowledged().get_logs(
+            argument_filters={"periodId": period_id, "token": token}, from_block=from_block
+        )
+        assert len(logs) == 1, f"{brand_code} acknowledged {period_id} with {len(logs)} logs"
+        return {
+            "tx_hash": logs[0]["transactionHash"].to_0x_hex(),
+            "block_number": logs[0]["blockNumber"],
+            "acknowledged_by": logs[0]["args"]["acknowledgedBy"],
+        }
 
     def brand(self, code: str) -> Brand:
         """The brand `code`, or `unknown_brand`."""

@@ -46,6 +46,8 @@ class OperationKind(enum.StrEnum):
     MOVE = "move"
     PAIR_POLICY = "pair_policy"
     EXPIRY = "expiry"
+    ACKNOWLEDGEMENT = "acknowledgement"
+    """A brand's on-chain acknowledgement of a settled period (`SettlementAnchor`)."""
 
 
 class OperationStatus(enum.StrEnum):

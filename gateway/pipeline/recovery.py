@@ -20,6 +20,8 @@ EVENT_BY_KIND = {
 
 def outcome_on_chain(ledger: Ledger, operation: Operation) -> Outcome | None:
     """The operation's outcome if the chain processed its request id, else None."""
+    if operation.kind == OperationKind.ACKNOWLEDGEMENT:
+        return _acknowledgement_on_chain(ledger, operation)
     if operation.kind not in EVENT_BY_KIND or operation.request_id is None:
         return None
     contract = _contract(ledger, operation)
@@ -39,6 +41,18 @@ def outcome_on_chain(ledger: Ledger, operation: Operation) -> Outcome | None:
     if operation.kind == OperationKind.CONVERSION:
         result |= conversion_result(log["args"])
     return Outcome(True, result=result)
+
+
+def _acknowledgement_on_chain(ledger: Ledger, operation: Operation) -> Outcome | None:
+    """An acknowledgement carries no request id: the anchor's own record says whether the
+    brand acknowledged the period (by this operation or any earlier one: either way done)."""
+    p = operation.params
+    found = ledger.acknowledgement(p["period_id"], operation.brand_code, p["closing_block"])
+    if found is None:
+        return None
+    return Outcome(
+        True, result={"tx_hash": found["tx_hash"], "block_number": found["block_number"]}
+    )
 
 
 def _contract(ledger: Ledger, operation: Operation) -> Any:
