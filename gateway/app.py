@@ -16,6 +16,7 @@ from alliance.keys import DevKeyStore
 from alliance.settings import Settings
 from gateway.api import admin, health, members, movements, moves, oauth, operations, reads, webhooks
 from gateway.api import alerts as alert_routes
+from gateway.api import settlement as settlement_routes
 from gateway.auth import RateLimiter
 from gateway.context import GatewayContext
 from gateway.crypto import GatewaySecrets, load_or_create_master_secret
@@ -118,4 +119,5 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
     for router in (reads.router, moves.router, admin.router):
         app.include_router(router)
     app.include_router(alert_routes.router)
+    app.include_router(settlement_routes.router)
     return app
