@@ -25,6 +25,8 @@ from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.pipeline.manager import Pipeline
 from gateway.problems import install_problem_handlers
 from gateway.services.clients import ensure_dev_clients
+from gateway.services.intake import RequestBatchers
+from gateway.services.member_cache import MemberCache
 from gateway.services.moves import move_hook
 from gateway.services.operations import OperationWaiters
 from gateway.settings import GatewaySettings
@@ -63,6 +65,8 @@ def build_context(core: Settings, settings: GatewaySettings) -> GatewayContext:
         waiters=OperationWaiters(),
         limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
         simulator=ChainSimulator.for_ledger(ledger),
+        member_cache=MemberCache(),
+        batchers=RequestBatchers(sessions, settings.batch_size_max),
     )
 
 
@@ -74,6 +78,7 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         context.db_limiter = anyio.CapacityLimiter(settings.db_threads_max)
+        context.batchers.start()
         webhook_worker = None
         if run_workers:
             webhook_worker = app.state.webhook_worker = WebhookWorker(
@@ -99,6 +104,7 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
                 context.pipeline.stop()
             if webhook_worker is not None:
                 webhook_worker.stop()
+            context.batchers.stop()
             await context.simulator.close()
             context.engine.dispose()
 

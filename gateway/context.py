@@ -13,6 +13,8 @@ from gateway.auth import RateLimiter
 from gateway.crypto import GatewaySecrets
 from gateway.ledger import Ledger
 from gateway.pipeline.manager import Pipeline
+from gateway.services.intake import RequestBatchers
+from gateway.services.member_cache import MemberCache
 from gateway.services.operations import OperationWaiters
 from gateway.settings import GatewaySettings
 from gateway.simulation import ChainSimulator
@@ -31,6 +33,8 @@ class GatewayContext:
     waiters: OperationWaiters
     limiter: RateLimiter
     simulator: ChainSimulator
+    member_cache: MemberCache
+    batchers: RequestBatchers
     pipeline: Pipeline | None = None
     db_limiter: CapacityLimiter | None = None
     """Bounds the worker threads doing request database work (made on the app's loop)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.api.deps import Caller, Context, IdempotencyKeyHeader
-from gateway.api.idempotent import operation_post
+from gateway.api.idempotent import batched_operation_post, cached_member, operation_post
 from gateway.schemas import (
     ConversionCreate,
     DepositCreate,
@@ -21,7 +22,9 @@ from gateway.schemas import (
 from gateway.services import movements
 
 router = APIRouter(prefix="/v1", tags=["movements"])
-ACCEPTED = {202: {"model": OperationPublic, "description": "Accepted; completes asynchronously."}}
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": OperationPublic, "description": "Accepted; completes asynchronously."}
+}
 
 
 @router.post("/deposits", status_code=202, response_model=OperationPublic, responses=ACCEPTED)
@@ -97,21 +100,21 @@ async def convert(
 ) -> Response:
     """Convert a member's points between brands; 201 when final within the wait, else 202."""
     brand = caller.require_brand()
-    prepared: list[movements.PreparedConversion] = []
 
-    async def check() -> None:
-        await movements.check_conversion(context, prepared[0])
+    async def prepare() -> movements.PreparedConversion:
+        member = await cached_member(context, body.member_id, brand)
+        prepared = movements.prepare_conversion(context, brand, member, body)
+        await movements.check_conversion(context, prepared)
+        return prepared
 
-    return await operation_post(
+    return await batched_operation_post(
         context,
         request,
         caller,
         key,
         body.model_dump(),
-        lambda session: movements.create_conversion(session, brand, prepared[0]),
+        prepare,
         wait_s=context.settings.sync_wait_s,
-        prepare=lambda: prepared.append(movements.prepare_conversion(context, brand, body)),
-        check=check,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,15 @@ PUBLIC_PARAMS = (
 
 def operation_public(session: Session, operation: Operation) -> OperationPublic:
     member = session.get(Member, operation.member_id) if operation.member_id else None
+    public_id = member.public_id if member else None
+    return operation_public_of(operation, public_id, _children(session, operation))
+
+
+def operation_public_of(
+    operation: Any, member_public_id: str | None, children: list[int] | None
+) -> OperationPublic:
+    """The view of an operation row (an `Operation`, or a Core row of its table), given its
+    member's public id and, for a move, its steps."""
     error = (
         OperationError(code=operation.error_code, detail=operation.error_detail)
         if operation.error_code
@@ -40,13 +51,13 @@ def operation_public(session: Session, operation: Operation) -> OperationPublic:
         kind=operation.kind,
         status=operation.status,
         brand=operation.brand_code,
-        member_id=member.public_id if member else None,
+        member_id=member_public_id,
         request_id=str(operation.request_id) if operation.request_id is not None else None,
         params={k: v for k, v in operation.params.items() if k in PUBLIC_PARAMS},
         result=operation.result,
         error=error,
         parent_id=operation.parent_id,
-        children=_children(session, operation),
+        children=children,
         created_at=operation.created_at,
         updated_at=operation.updated_at,
     )

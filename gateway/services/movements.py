@@ -24,6 +24,7 @@ from gateway.schemas import (
     WithdrawalCreate,
 )
 from gateway.services import members
+from gateway.services.member_cache import MemberSnapshot
 from gateway.services.operations import create_operation
 
 SOURCE_CODES = {"spend": 1, "campaign": 2, "referral": 3}
@@ -161,20 +162,24 @@ def read_quote(context: GatewayContext, quote_id: str) -> Quote:
 
 @dataclass(frozen=True)
 class PreparedConversion:
-    """A conversion's member and recorded parameters, worked out before the write."""
+    """A conversion as it will be recorded: its brand, member and parameters."""
 
-    member: Member
+    brand_code: str
+    member: MemberSnapshot
     params: dict[str, Any]
+    kind: str = OperationKind.CONVERSION
+
+    @property
+    def member_id(self) -> int:
+        return self.member.id
 
 
 def prepare_conversion(
-    context: GatewayContext, brand_code: str, body: ConversionCreate
+    context: GatewayContext, brand_code: str, member: MemberSnapshot, body: ConversionCreate
 ) -> PreparedConversion:
-    """Look the member up and work out the conversion's terms (reads only, no chain call).
-    Members are never deleted nor unlinked, so the write may use what this read found."""
-    with context.sessions() as session:
-        member = members.get_member(session, body.member_id, brand_code)
-    return PreparedConversion(member, _conversion_params(context, member, body))
+    """Work out the conversion's terms (from its quote, or from explicit brands and amount);
+    no database or chain access."""
+    return PreparedConversion(brand_code, member, _conversion_params(context, member, body))
 
 
 async def check_conversion(context: GatewayContext, prepared: PreparedConversion) -> None:
@@ -198,19 +203,8 @@ async def check_conversion(context: GatewayContext, prepared: PreparedConversion
     )
 
 
-def create_conversion(session: Session, brand_code: str, prepared: PreparedConversion) -> Operation:
-    """Record a prepared conversion (from a quote, or from explicit brands and amount)."""
-    return create_operation(
-        session,
-        kind=OperationKind.CONVERSION,
-        brand_code=brand_code,
-        member=prepared.member,
-        params=prepared.params,
-    )
-
-
 def _conversion_params(
-    context: GatewayContext, member: Member, body: ConversionCreate
+    context: GatewayContext, member: MemberSnapshot, body: ConversionCreate
 ) -> dict[str, Any]:
     """What a conversion operation records: its terms, the member's address, both tokens."""
     terms = _conversion_terms(context, member, body)
@@ -228,7 +222,7 @@ def _conversion_params(
 
 
 def _conversion_terms(
-    context: GatewayContext, member: Member, body: ConversionCreate
+    context: GatewayContext, member: MemberSnapshot, body: ConversionCreate
 ) -> dict[str, Any]:
     if body.quote_id is not None:
         quote = read_quote(context, body.quote_id)
