@@ -30,6 +30,7 @@ from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.db.models import Operation, OperationKind, OperationStatus
@@ -80,7 +81,13 @@ def record_report(
     session.get(SettlementRun, period_id, with_for_update=True)
     if period_is_frozen(session, period_id):
         raise PeriodClosed(f"period {period_id} is reconciled; its reports are frozen")
-    record_brand_report(session, period_id, brand_code, liability_points, client_id)
+    try:
+        with session.begin_nested():
+            record_brand_report(session, period_id, brand_code, liability_points, client_id)
+    except IntegrityError:
+        # Another request of the brand stored the period's first report meanwhile
+        # (PostgreSQL): this one replaces it, as if it had come second.
+        record_brand_report(session, period_id, brand_code, liability_points, client_id)
     session.flush()
     return session.get_one(BrandReport, (period_id, brand_code))
 

@@ -19,6 +19,7 @@ import io
 import json
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ import httpx
 import pytest
 from eth_utils import keccak
 
-from alliance.db.settlement import Discrepancy
+from alliance.db.settlement import BrandReport, Discrepancy
 from gateway.pipeline.failpoints import AFTER_RECORD_BEFORE_SEND
 from settlement.service import run_settlement
 from settlement.settings import SettlementSettings
@@ -147,6 +148,22 @@ def test_a_report_replays_for_the_same_key_and_body_and_conflicts_for_another_bo
     assert first.json()["liability_points"] == 1_234
     assert first.json()["brand"] == "bean" and first.json()["period_id"] == period
     assert_problem(other, 409, "idempotency_conflict")
+
+
+def test_concurrent_first_reports_of_a_brand_all_succeed_and_one_stands(stack: Stack) -> None:
+    api = stack.api
+    period = period_of(chain_day(stack) + timedelta(days=31))
+    figures = list(range(100, 108))
+
+    with ThreadPoolExecutor(max_workers=len(figures)) as pool:
+        answers = list(pool.map(lambda points: report(api, period, "cart", points), figures))
+
+    assert [answer.status_code for answer in answers] == [200] * len(figures), [
+        answer.text for answer in answers
+    ]
+    with settlement_sessions(stack) as sessions, sessions() as session:
+        stored = session.get_one(BrandReport, (period, "cart"))
+    assert stored.liability_points in figures
 
 
 @pytest.mark.parametrize(
