@@ -305,13 +305,20 @@ def test_an_acknowledgement_is_sent_once_however_often_it_is_asked(
 ) -> None:
     api, period = stack.api, settled["period"]
 
+    keys = ["ack-bean-1", "ack-bean-2", "ack-bean-3", "ack-bean-4"]
+
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        racing = list(pool.map(lambda key: acknowledge(api, period, "brand-bean", key), keys))
     first = acknowledge(api, period, "brand-bean", key="ack-bean-1")
     replay = acknowledge(api, period, "brand-bean", key="ack-bean-1")
     again = acknowledge(api, period, "brand-bean")
 
+    assert all(answer.status_code in (200, 202) for answer in racing), [r.text for r in racing]
     assert first.status_code == 200, first.text
     assert first.json()["status"] == "acknowledged"
     assert replay.json() == again.json() == first.json()
+    ack_operations = {answer.json()["operation_id"] for answer in [*racing, first]}
+    assert ack_operations == {first.json()["operation_id"]}
     (event,) = acknowledged_events(stack, period)
     assert event["transactionHash"].to_0x_hex() == first.json()["transaction_hash"]
     assert event["args"]["token"] == stack.ledger.tokens["bean"].address
