@@ -80,6 +80,18 @@ def test_audit_package_imports_no_app_and_no_database(repo_root: Path) -> None:
     assert offenders == []
 
 
+def test_gateway_imports_no_settlement(repo_root: Path) -> None:
+    # The settlement service builds on the gateway (its pipeline, its webhooks); the reverse
+    # would make the two apps one. What both need lives in the core (alliance.db).
+    offenders = [
+        f"{path.relative_to(repo_root)} imports {module}"
+        for path in sorted((repo_root / "gateway").rglob("*.py"))
+        for module in imported_modules(parse(path))
+        if module.split(".")[0] == "settlement"
+    ]
+    assert offenders == []
+
+
 def test_audit_package_loads_no_app_and_no_database_even_indirectly(repo_root: Path) -> None:
     # The static scan sees direct imports; a fresh interpreter also catches indirect ones.
     script = (

@@ -7,7 +7,7 @@ without an anchor): `settlement_runs.statements_json` then holds the exact bytes
 keccak256 is the anchored `statementsHash`, and those bytes are what the gateway serves.
 
 **Reports** are accepted, and replaced, until the period is reconciled; from then on the
-settlement run has frozen them into its results (`settlement.reports`).
+settlement run has frozen them into its results (`alliance.db.reports`).
 
 **Acknowledgements** are operations of kind `acknowledgement`, sent by the brand's admin
 key through the pipeline like a pair policy, so their nonces never collide with that key's
@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.db.models import Operation, OperationKind, OperationStatus
+from alliance.db.reports import period_is_frozen, record_brand_report
 from alliance.db.session import unit_of_work
 from alliance.db.settlement import (
     Acknowledgement,
@@ -46,7 +47,6 @@ from gateway import errors
 from gateway.errors import gateway_error
 from gateway.ledger import CHAIN_DOWN, Ledger
 from gateway.services.operations import create_operation
-from settlement.reports import period_is_frozen, record_brand_report
 
 InvalidPeriod = gateway_error("invalid_period", "The period is not a yyyymmdd calendar date.")
 PeriodClosed = gateway_error("period_closed", "The period is reconciled: its reports are frozen.")

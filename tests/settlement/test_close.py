@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import Session
 
 from alliance.db.models import Operation
+from alliance.db.reports import record_brand_report
 from alliance.db.session import make_session_factory, unit_of_work
 from alliance.db.settlement import Discrepancy, chain_events_table
 from alliance.keys import DevKeyStore
@@ -39,7 +40,6 @@ from gateway.pipeline.failpoints import AFTER_RECORD_BEFORE_SEND
 from settlement import failpoints
 from settlement.context import open_context
 from settlement.errors import IndexIncomplete
-from settlement.reports import record_brand_report
 from settlement.service import run_settlement
 from settlement.settings import SettlementSettings
 from tests.gateway.api_client import conversion_body

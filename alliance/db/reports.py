@@ -1,5 +1,8 @@
 """Brand-reported liability totals: what a brand says it owes, compared at the close.
 
+The gateway records reports (brands upload them); the settlement run reads and freezes them:
+the helpers live in the core so neither app imports the other.
+
 A brand may report (and correct) its figure for a period until the period is reconciled;
 after that the reconciliation, and the statements hashed from it, are frozen.
 """
