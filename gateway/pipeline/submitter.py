@@ -16,8 +16,9 @@ from datetime import timedelta
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 from web3.contract.contract import ContractFunction
 from web3.exceptions import Web3RPCError
 from web3.types import RPCEndpoint, TxParams, TxReceipt, Wei
@@ -58,6 +59,11 @@ RECOVER_INTERVAL_S = 1.0
 """How often unfinished transactions and operators' actions are looked for (each submission
 settles its own transaction at once; an action taken in this process wakes its submitter)."""
 
+RECEIPT_POLL_S = 0.01
+"""How soon a submitter looks again for the receipt of a transaction it sent that was not
+mined at once (Anvil and QBFT mine within milliseconds to a block time); re-broadcasts of
+such a transaction stay once per RECOVER_INTERVAL_S."""
+
 LEASE_RETRY_S = 1.0
 """How often a submitter whose key another replica leases tries to take the lease."""
 
@@ -97,9 +103,13 @@ class Submitter(threading.Thread):
         self.owner = f"{uuid.uuid4().hex[:12]}"
         self._lease_renew_at = 0.0
         self._recover_at = 0.0
+        self._unsettled = False
+        """Whether a transaction this submitter knows of still waits for its receipt."""
+        self._broadcast_at: dict[int, float] = {}
+        """When each unsettled transaction (by row id) was last broadcast (monotonic)."""
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.account.address
 
     def stop(self) -> None:
@@ -125,7 +135,8 @@ class Submitter(threading.Thread):
             if progressed:
                 idle_s = self.settings.submit_idle_s
                 continue
-            woken = self.wakeup.wait(idle_s)
+            until_recovery_s = max(0.0, self._recover_at - time.monotonic())
+            woken = self.wakeup.wait(min(idle_s, until_recovery_s))
             self.wakeup.clear()
             # Idle looks at the database back off; a wake-up (new work) resets them.
             idle_s = self.settings.submit_idle_s if woken else min(2 * idle_s, IDLE_WAIT_MAX_S)
@@ -160,7 +171,7 @@ class Submitter(threading.Thread):
             self.actions_waiting.clear()
             intervened = self._intervene()
             recovered = self._recover()
-            self._recover_at = now + RECOVER_INTERVAL_S
+            self._recover_at = now + (RECEIPT_POLL_S if self._unsettled else RECOVER_INTERVAL_S)
             if intervened:
                 self.actions_waiting.set()  # an action moved: look again on the next pass
         submitted = self._submit_next()
@@ -201,21 +212,30 @@ class Submitter(threading.Thread):
                 .order_by(ChainTransaction.nonce)
             ).all()
         progressed = False
+        self._unsettled = False
         for transaction in pending:
-            progressed |= self._resolve(transaction)
+            resolved = self._resolve(transaction)
+            self._unsettled |= not resolved
+            progressed |= resolved
         return progressed
 
     def _resolve(self, transaction: ChainTransaction) -> bool:
         receipt = self._receipt(transaction.tx_hash)
         if receipt is not None:
+            self._broadcast_at.pop(transaction.id, None)
             return self._settle(transaction.id, receipt)
         used = self.ledger.w3.eth.get_transaction_count(self.address, "latest")
         if transaction.nonce < used:
+            self._broadcast_at.pop(transaction.id, None)
             return self._reconcile_replaced(transaction.id)
+        now = time.monotonic()
+        if now - self._broadcast_at.get(transaction.id, 0.0) < RECOVER_INTERVAL_S:
+            return False  # sent moments ago: look for its receipt again soon, do not resend
         with self.sessions() as session:
             # An operator's cancel offers its replacement in place of the original.
             raw_tx = interventions.replacement_raw(session, transaction.id) or transaction.raw_tx
         self._broadcast(raw_tx)
+        self._broadcast_at[transaction.id] = now
         return False
 
     def _receipt(self, tx_hash: str) -> TxReceipt | None:
@@ -236,8 +256,14 @@ class Submitter(threading.Thread):
         return receipt
 
     def _broadcast(self, raw_tx: bytes) -> None:
+        # A raw request, like `_receipt` (web3's request formatting and middleware cost
+        # more than the call); an error answer means the same as web3's exception.
+        response = self.ledger.w3.provider.make_request(
+            RPCEndpoint("eth_sendRawTransaction"), ["0x" + raw_tx.hex()]
+        )
         try:
-            self.ledger.w3.eth.send_raw_transaction(raw_tx)
+            if "error" in response:
+                raise Web3RPCError(repr(response["error"]))
         except Web3RPCError as error:
             # "already known" and "nonce too low" both mean the node has (or had) it:
             # the receipt or the nonce check settles it on the next pass.
@@ -312,7 +338,12 @@ class Submitter(threading.Thread):
         failpoint(AFTER_SEND_BEFORE_SETTLE)
         receipt = self._receipt(tx_hash)
         if receipt is not None:
-            self._settle(row_id, receipt)
+            self._settle(row_id, receipt, operations)
+        else:
+            # Not mined yet: recovery looks for the receipt shortly, not a second later.
+            self._broadcast_at[row_id] = time.monotonic()
+            self._unsettled = True
+            self._recover_at = min(self._recover_at, time.monotonic() + RECEIPT_POLL_S)
         return True
 
     def _gas_limit(self, operations: list[Operation], call: ContractFunction | None) -> int:
@@ -387,6 +418,7 @@ class Submitter(threading.Thread):
             .order_by(Operation.id)
             .limit(1)
             .with_for_update(of=Operation)
+            .options(lazyload(Operation.transaction))
         ).first()
         if first is None:
             return []
@@ -401,6 +433,8 @@ class Submitter(threading.Thread):
                 .order_by(Operation.id)
                 .limit(self.settings.batch_size_max)
                 .with_for_update(of=Operation)
+                .options(lazyload(Operation.transaction))
+                .options(lazyload(Operation.transaction))
             )
         )
 
@@ -417,10 +451,19 @@ class Submitter(threading.Thread):
 
     # ------------------------------------------------------------------ settlement
 
-    def _settle(self, transaction_id: int, receipt: TxReceipt) -> bool:
+    def _settle(
+        self,
+        transaction_id: int,
+        receipt: TxReceipt,
+        sent: list[Operation] | None = None,
+    ) -> bool:
+        """Record the outcome of each operation of a mined transaction. `sent`: the
+        operations as just signed (their ids and request ids), else they are read again."""
         # Decode before taking the write lock: only the bookkeeping happens inside it.
-        with self.sessions() as session:
-            results = outcomes(self.ledger, self._operations_of(session, transaction_id), receipt)
+        if sent is None:
+            with self.sessions() as session:
+                sent = self._operations_of(session, transaction_id)
+        results = outcomes(self.ledger, sent, receipt)
         with unit_of_work(self.sessions) as session:
             transaction = session.get_one(ChainTransaction, transaction_id)
             if transaction.status != TransactionStatus.SENT:
@@ -446,6 +489,7 @@ class Submitter(threading.Thread):
                 select(Operation)
                 .where(Operation.transaction_id == transaction_id)
                 .order_by(Operation.id)
+                .options(lazyload(Operation.transaction))  # not read here: no join per row
             )
         )
 
