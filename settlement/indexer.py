@@ -14,8 +14,11 @@ re-read from the chain match the stored rows. A failed proof is a finding, never
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import random
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +43,25 @@ TOTAL_SUPPLY_SELECTOR = "0x18160ddd"
 WINDOW_GROWTH_MAX = 4
 """A window grows at most this many times per step after a quiet stretch."""
 
+PREFETCH_WINDOWS = 2
+"""Windows read ahead of the one being written (each at most ~`logs_per_window_target`
+logs, so memory stays bounded)."""
+
+PREFETCH_POLL_S = 0.5
+"""How often a reader blocked on a full queue checks whether the writer stopped."""
+
+GAS_PER_LOG_ESTIMATE = 10_000
+"""Gas a block spends per alliance log, roughly (a batched conversion ~34k for three logs,
+a deposit ~50k for two): how a window is cut before reading it (`_window_end`)."""
+
+HEADER_BATCH_MAX = 500
+"""Block headers per batched request while cutting windows."""
+
+WINDOW_START_BLOCKS = 16
+"""First window of a sync: small, then grown (at most `WINDOW_GROWTH_MAX` times a step)
+toward `logs_per_window_target` logs, because nothing says how busy the next blocks are
+(one busy day at `block_range_max` blocks would be millions of logs in one response)."""
+
 HOT_FIELDS: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
     # event: (request id, account, counterparty, amount) argument names
     "Transfer": (None, "from", "to", "value"),
@@ -55,6 +77,11 @@ HOT_FIELDS: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
 
 def plain(value: Any) -> Any:
     """A decoded argument as JSON: integers as decimal text, bytes as 0x-hex."""
+    kind = type(value)  # exact types first: this runs for every argument of every log
+    if kind is str or kind is bool:
+        return value
+    if kind is int:
+        return str(value)
     if isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -100,6 +127,16 @@ def row_fingerprint(row: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class _Window:
+    """One block window read from the chain, ready to store with its checkpoint."""
+
+    start: int
+    end: int
+    rows: list[dict[str, Any]]
+    block_hash: str
+
+
+@dataclass(frozen=True)
 class IndexLimits:
     """The indexer's bounds (from `SettlementSettings`)."""
 
@@ -136,20 +173,84 @@ class EventIndexer:
 
     def sync(self, to_block: int | None = None) -> int:
         """Index up to `to_block` (default: the head less the confirmation depth); return
-        the checkpoint reached. Raises `IndexReorganised` if the chain changed under it."""
+        the checkpoint reached. Raises `IndexReorganised` if the chain changed under it.
+
+        The next window is read and decoded by a helper thread while this one's rows are
+        written: the database write (SQLite releases the GIL while it works) and the node's
+        answer overlap, and each window still commits with its checkpoint, in order."""
         last = self._verified_checkpoint()
         target = self.rpc.block_number() - self.limits.confirmations
         if to_block is not None:
             target = min(target, to_block)
         start = self.from_block if last is None else last + 1
-        size = self.limits.block_range_max
-        while start <= target:
-            end = min(start + size - 1, target)
-            events = list(self.reader.events(start, end))
-            self._store(start, end, events)
-            size = self._next_size(size, len(events))
-            start = end + 1
+        windows: queue.Queue[_Window | BaseException | None] = queue.Queue(PREFETCH_WINDOWS)
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=self._read_windows, args=(start, target, windows, stop), daemon=True
+        )
+        reader.start()
+        try:
+            while (window := windows.get()) is not None:
+                if isinstance(window, BaseException):
+                    raise window
+                self._store(window)
+        finally:
+            stop.set()
+            with contextlib.suppress(queue.Empty):
+                windows.get_nowait()  # unblock a reader waiting to put
+            reader.join()
         return max(target, last if last is not None else self.from_block - 1)
+
+    def _read_windows(
+        self,
+        start: int,
+        target: int,
+        windows: queue.Queue[_Window | BaseException | None],
+        stop: threading.Event,
+    ) -> None:
+        """Read [start, target] window by window into `windows` (then None, or the error)."""
+        size = min(WINDOW_START_BLOCKS, self.limits.block_range_max)
+        gas_used: dict[int, int] = {}
+        try:
+            while start <= target and not stop.is_set():
+                end = self._window_end(start, min(start + size - 1, target), gas_used)
+                events = list(self.reader.events(start, end))
+                rows = [event_row(event) for event in events]
+                self._put(windows, _Window(start, end, rows, self._block_hash(end)), stop)
+                size = self._next_size(size, len(events))
+                start = end + 1
+            self._put(windows, None, stop)
+        except BaseException as error:  # handed to the writer, which raises it
+            self._put(windows, error, stop)
+
+    def _window_end(self, start: int, end: int, gas_used: dict[int, int]) -> int:
+        """`end`, or earlier where the blocks' gas says the window would hold well over
+        `logs_per_window_target` logs (at least one block): the window sizing learns from
+        the window before, which is too late when a quiet stretch is followed by full
+        blocks, and a window's logs are all in memory at once."""
+        missing = [number for number in range(start, end + 1) if number not in gas_used]
+        for first in range(0, len(missing), HEADER_BATCH_MAX):
+            chunk = missing[first : first + HEADER_BATCH_MAX]
+            blocks = self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])
+            gas_used.update((int(b["number"], 16), int(b["gasUsed"], 16)) for b in blocks)
+        budget = self.limits.logs_per_window_target * GAS_PER_LOG_ESTIMATE
+        spent = 0
+        for number in range(start, end + 1):
+            spent += gas_used.pop(number)
+            if spent > budget and number > start:
+                return number - 1
+        return end
+
+    @staticmethod
+    def _put(
+        windows: queue.Queue[_Window | BaseException | None],
+        item: _Window | BaseException | None,
+        stop: threading.Event,
+    ) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                windows.put(item, timeout=PREFETCH_POLL_S)
+                return
 
     def _next_size(self, size: int, logs: int) -> int:
         wanted = size * self.limits.logs_per_window_target // max(logs, 1)
@@ -170,9 +271,8 @@ class EventIndexer:
         block = self.rpc.call("eth_getBlockByNumber", hex(number), False)
         return str(block["hash"])
 
-    def _store(self, start: int, end: int, events: Sequence[ChainEvent]) -> None:
-        block_hash = self._block_hash(end)
-        rows = [event_row(event) for event in events]
+    def _store(self, window: _Window) -> None:
+        start, end, rows, block_hash = window.start, window.end, window.rows, window.block_hash
         with unit_of_work(self.factory) as session:
             # Rows past the checkpoint cannot exist (rows and checkpoint commit together),
             # but clearing the window makes a re-read idempotent whatever happened before.
@@ -235,7 +335,8 @@ class EventIndexer:
             or_(table.c.account == ZERO_ADDRESS, table.c.counterparty == ZERO_ADDRESS),
         )
         with self.factory() as session:
-            for address, sender, amount in session.execute(statement):
+            rows: Iterable[Any] = session.execute(statement)
+            for address, sender, amount in rows:
                 if address in supplies:
                     supplies[address] += amount if sender == ZERO_ADDRESS else -amount
         return supplies
@@ -249,9 +350,25 @@ class EventIndexer:
             if until_block < first:
                 break
             start = rng.randint(first, max(first, until_block - size + 1))
-            end = min(start + size - 1, until_block)
+            end = self._rescan_end(start, min(start + size - 1, until_block))
             findings.extend(self.compare_range(start, end))
         return findings
+
+    def _rescan_end(self, start: int, end: int) -> int:
+        """`end`, or earlier so that [start, end] holds about `logs_per_window_target` stored
+        rows (at least one block): on a busy chain `rescan_blocks` blocks can hold millions
+        of logs, and a sample is a spot check, not a second index."""
+        table = chain_events_table
+        statement = (
+            select(table.c.block_number)
+            .where(table.c.block_number >= start, table.c.block_number <= end)
+            .order_by(table.c.block_number, table.c.log_index)
+            .offset(self.limits.logs_per_window_target)
+            .limit(1)
+        )
+        with self.factory() as session:
+            beyond = session.scalar(statement)
+        return end if beyond is None else max(start, beyond - 1)
 
     def compare_range(self, start: int, end: int) -> list[str]:
         """Differences between the chain's logs in [start, end] and the stored rows."""
