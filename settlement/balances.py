@@ -10,8 +10,9 @@ JSON-RPC batch; without the lens artifact, plain batched `balanceOf` calls do th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -69,7 +70,8 @@ def replay_transfers(
         .execution_options(yield_per=STREAM_ROWS)
     )
     with factory() as session:
-        for block, token, sender, receiver, amount in session.execute(statement):
+        rows: Iterable[Any] = session.connection().execute(statement)
+        for block, token, sender, receiver, amount in rows:
             accounts = balances.get(token)
             if accounts is None:
                 continue  # Not an alliance token (cannot happen: only alliance logs are indexed).
