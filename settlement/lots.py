@@ -43,7 +43,7 @@ class Movement:
     position: Position
 
 
-@dataclass
+@dataclass(slots=True)
 class Lot:
     """Points that arrived together; `remaining_points` of them are still held."""
 
@@ -58,7 +58,7 @@ class Lot:
         return f"{self.position[0]}:{self.position[1]}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Holding:
     """A member's lots at one brand, oldest first, and their last movement there."""
 
@@ -137,25 +137,27 @@ class LotDue:
     expires_at: datetime
 
 
-def _brand_first(item: tuple[tuple[str, str], Holding]) -> tuple[str, str]:
-    (member, brand), _ = item
-    return brand, member
-
-
 def due_lots(
     holdings: Holdings, policies: dict[str, ExpiryPolicy], start: datetime, end: datetime
 ) -> list[LotDue]:
     """Unconsumed points of lots expiring in `(start, end]`, in (brand, member, lot) order.
     Brands without a policy never expire."""
     due = []
-    for (member, brand), holding in sorted(holdings.items(), key=_brand_first):
+    for (member, brand), holding in holdings.items():
         policy = policies.get(brand)
         if policy is None:
             continue
         for lot in holding.lots:
             expires_at = lot_expiry(holding, lot, policy)
-            if start < expires_at <= end:
+            if expires_at > end:
+                # Lots are oldest first and a later lot never expires earlier (a fixed term
+                # runs from each lot's opening, a rolling term is the same for all lots).
+                break
+            if start < expires_at:
                 due.append(LotDue(member, brand, lot.key, lot.remaining_points, expires_at))
+    # Sorting the few due lots, not the million holdings; stable, so each holding's lots
+    # stay oldest first.
+    due.sort(key=lambda lot: (lot.brand, lot.member))
     return due
 
 
