@@ -123,9 +123,13 @@ def spike(inputs: FraudInputs, settings: FraudSettings) -> list[Alert]:
     window = settings.spike_window_days
     alerts = []
     for (member, brand), history in sorted(histories.items()):
-        today = [r for r in history if r.day == inputs.day]
-        if not today:
+        if history[-1].day != inputs.day:
             continue  # unchanged today: no jump
+        if history[0].day == inputs.day:
+            # No balance before today: a trailing average of zero, below any minimum (at
+            # least 1 point), so the day's new holdings skip the window's walk.
+            continue
+        today = [r for r in history if r.day == inputs.day]
         trailing = sum(trailing_balances(history, inputs.day - window, inputs.day - 1))
         balance = today[-1].balance_points
         if trailing < settings.spike_average_min_points * window:
