@@ -32,6 +32,20 @@ class IndexReorganised(SettlementError):
 
 
 @dataclass(eq=False)
+class IndexOvertaken(SettlementError):
+    """Other syncs kept storing the windows this one had read (a stuck race, not a gap)."""
+
+    code: ClassVar[str] = "index_overtaken"
+    attempts: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.attempts} attempts to index were each overtaken by another indexer of "
+            f"the same database; run again"
+        )
+
+
+@dataclass(eq=False)
 class IndexIncomplete(SettlementError):
     """The index does not match the chain (a missed or altered event)."""
 

@@ -30,7 +30,7 @@ from alliance.db.session import unit_of_work
 from alliance.db.settlement import IndexCheckpoint, chain_events_table
 from alliance.events import ChainEvent, LogReader
 from alliance.rpc import JsonRpc
-from settlement.errors import IndexReorganised
+from settlement.errors import IndexOvertaken, IndexReorganised
 from settlement.failpoints import INDEXER_BEFORE_CHECKPOINT, failpoint
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -42,6 +42,9 @@ TOTAL_SUPPLY_SELECTOR = "0x18160ddd"
 
 WINDOW_GROWTH_MAX = 4
 """A window grows at most this many times per step after a quiet stretch."""
+
+SYNC_ATTEMPTS_MAX = 3
+"""Syncs overtaken by a concurrent one before giving up (each resumes from its checkpoint)."""
 
 PREFETCH_WINDOWS = 2
 """Windows read ahead of the one being written (each at most ~`logs_per_window_target`
@@ -174,6 +177,18 @@ class EventIndexer:
     def sync(self, to_block: int | None = None) -> int:
         """Index up to `to_block` (default: the head less the confirmation depth); return
         the checkpoint reached. Raises `IndexReorganised` if the chain changed under it.
+        Another process indexing at the same time is caught up with, never undone."""
+        for _ in range(SYNC_ATTEMPTS_MAX - 1):
+            reached = self._sync_once(to_block)
+            if reached is not None:
+                return reached
+        reached = self._sync_once(to_block)
+        if reached is None:
+            raise IndexOvertaken(SYNC_ATTEMPTS_MAX)
+        return reached
+
+    def _sync_once(self, to_block: int | None) -> int | None:
+        """One attempt of `sync`: None if another sync stored a window first.
 
         The next window is read and decoded by a helper thread while this one's rows are
         written: the database write (SQLite releases the GIL while it works) and the node's
@@ -193,7 +208,8 @@ class EventIndexer:
             while (window := windows.get()) is not None:
                 if isinstance(window, BaseException):
                     raise window
-                self._store(window)
+                if not self._store(window):
+                    return None
         finally:
             stop.set()
             with contextlib.suppress(queue.Empty):
@@ -271,9 +287,16 @@ class EventIndexer:
         block = self.rpc.call("eth_getBlockByNumber", hex(number), False)
         return str(block["hash"])
 
-    def _store(self, window: _Window) -> None:
+    def _store(self, window: _Window) -> bool:
+        """Store the window with its checkpoint; False (nothing written) if the checkpoint
+        is no longer just before the window: another sync (the service between closes, a
+        manual `alliance settle`) stored it first, and this one must not move it back."""
         start, end, rows, block_hash = window.start, window.end, window.rows, window.block_hash
         with unit_of_work(self.factory) as session:
+            stored = session.get(IndexCheckpoint, INDEX_NAME, with_for_update=True)
+            reached = self.from_block - 1 if stored is None else stored.block_number
+            if reached != start - 1:
+                return False
             # Rows past the checkpoint cannot exist (rows and checkpoint commit together),
             # but clearing the window makes a re-read idempotent whatever happened before.
             session.execute(
@@ -282,7 +305,6 @@ class EventIndexer:
             if rows:
                 session.execute(chain_events_table.insert(), rows)
             failpoint(INDEXER_BEFORE_CHECKPOINT)
-            stored = session.get(IndexCheckpoint, INDEX_NAME)
             if stored is None:
                 session.add(
                     IndexCheckpoint(
@@ -294,6 +316,7 @@ class EventIndexer:
                 )
             else:
                 stored.block_number, stored.block_hash = end, block_hash
+        return True
 
     # --- proofs ----------------------------------------------------------------------------
 

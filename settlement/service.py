@@ -111,6 +111,11 @@ class SettlementService:
         )
         try:
             days = due_days(datetime.now().astimezone(), self.settings, last_complete(context))
+            if not days:
+                # Keep the index warm between closes: the close then indexes only the last
+                # minutes of its day, not all of it (a million conversions are five million
+                # logs, minutes of indexing; docs/benchmarks.md, "Settlement").
+                context.indexer.sync()
             return [close_period(context, day, alerts_hook=self.alerts_hook) for day in days]
         finally:
             context.close()
