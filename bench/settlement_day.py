@@ -22,7 +22,8 @@ reads balances at the closing block and supplies before the deployment), gigabyt
 this size; regenerate it instead.
 
 Run: .venv/bin/python bench/settlement_day.py [--conversions 1000000] [--members 1000000]
-     [--dir /tmp/settlement-day] [--runs N] [--rerun] [--profile FILE] [--wait-for FILE]
+     [--dir /tmp/settlement-day] [--runs N] [--rerun] [--warm-index] [--profile FILE]
+     [--wait-for FILE] [--attach PORT --anvil-pid PID]
 """
 
 from __future__ import annotations
@@ -135,6 +136,16 @@ class Anvil:
                 time.sleep(0.2)
         raise RuntimeError("anvil did not start")
 
+    @classmethod
+    def attach(cls, port: int, pid: int) -> Anvil:
+        """An Anvil this bench started earlier (its generation is still in memory)."""
+        anvil = cls.__new__(cls)
+        anvil.port, anvil.url = port, f"http://127.0.0.1:{port}"
+        anvil.http = httpx.Client(timeout=600)
+        anvil.process = _Attached(pid)  # type: ignore[assignment]
+        anvil.call("eth_chainId")
+        return anvil
+
     def call(self, method: str, *params: Any) -> Any:
         reply = self.http.post(
             self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
@@ -172,6 +183,24 @@ class Anvil:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+class _Attached:
+    """Enough of `subprocess.Popen` for an Anvil started by an earlier bench process."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        return None if Path(f"/proc/{self.pid}").exists() else 0
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout or 600)
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("anvil", timeout or 600)
+            time.sleep(0.2)
+        return 0
 
 
 class AnvilClient:
@@ -652,7 +681,12 @@ def peak_rss_mib() -> float:
 
 
 def run_once(
-    directory: Path, rpc_port: int, anvil_pid: int, rerun: bool, profile: Path | None
+    directory: Path,
+    rpc_port: int,
+    anvil_pid: int,
+    rerun: bool,
+    profile: Path | None,
+    warm_index: bool,
 ) -> dict[str, Any]:
     """Close the generated day in this process (called in a fresh process by `run`)."""
     from alliance.merkle import BalancesTree
@@ -679,6 +713,13 @@ def run_once(
         settings = SettlementSettings()
         context = open_context(core, settings)
         hook = risk_hook(core)
+        if warm_index:
+            # What the settlement service does between closes (settlement/service.py): the
+            # close then finds the index up to date.
+            started = time.perf_counter()
+            context.indexer.sync()
+            results["index_ahead_s"] = round(time.perf_counter() - started, 1)
+            timings.clear()
         profiler = None
         if profile is not None:
             from pyinstrument import Profiler
@@ -740,7 +781,9 @@ def check_result(result: Any, anvil: Any, context: Any) -> dict[str, Any]:
     }
 
 
-def run(anvil: Anvil, directory: Path, rerun: bool, profile: Path | None) -> dict[str, Any]:
+def run(
+    anvil: Anvil, directory: Path, rerun: bool, profile: Path | None, warm_index: bool
+) -> dict[str, Any]:
     """A fresh copy of the generated data directory (database before any settlement), then
     `run_once` in a fresh process (a clean peak RSS); the chain is reverted afterwards, so
     every run indexes, anchors and burns as the first close of the day does."""
@@ -753,6 +796,8 @@ def run(anvil: Anvil, directory: Path, rerun: bool, profile: Path | None) -> dic
     command += ["--rpc-port", str(anvil.port), "--anvil-pid", str(anvil.process.pid)]
     if rerun:
         command.append("--rerun")
+    if warm_index:
+        command.append("--warm-index")
     if profile is not None:
         command += ["--profile", str(profile)]
     snapshot = anvil.call("evm_snapshot")
@@ -789,6 +834,17 @@ def main() -> None:
     parser.add_argument(
         "--wait-for", type=Path, help="start the runs once this file exists (change code meanwhile)"
     )
+    parser.add_argument(
+        "--warm-index",
+        action="store_true",
+        help="sync the index before the close, as the service does during the day",
+    )
+    parser.add_argument(
+        "--attach",
+        type=int,
+        help="run against the Anvil of an earlier generation still up on this port "
+        "(with --anvil-pid and the same --dir); it is stopped at the end",
+    )
     parser.add_argument("--run-once", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rpc-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--anvil-pid", type=int, help=argparse.SUPPRESS)
@@ -800,20 +856,27 @@ def main() -> None:
             arguments.anvil_pid,
             arguments.rerun,
             arguments.profile,
+            arguments.warm_index,
         )
         print(json.dumps(result))
         return
     directory = arguments.dir
-    if directory.exists():
-        shutil.rmtree(directory)
-    anvil, summary = generate(directory, arguments.members, arguments.conversions, arguments.batch)
-    progress(json.dumps(summary))
+    if arguments.attach is not None:
+        anvil = Anvil.attach(arguments.attach, arguments.anvil_pid)
+        summary = json.loads((directory / "day.json").read_text())
+    else:
+        if directory.exists():
+            shutil.rmtree(directory)
+        anvil, summary = generate(
+            directory, arguments.members, arguments.conversions, arguments.batch
+        )
+        progress(json.dumps(summary))
     try:
         while arguments.wait_for is not None and not arguments.wait_for.exists():
             time.sleep(5)
         for number in range(arguments.runs):
             profile = arguments.profile if number == 0 else None
-            results = run(anvil, directory, arguments.rerun, profile)
+            results = run(anvil, directory, arguments.rerun, profile, arguments.warm_index)
             print(json.dumps({"day": summary, **results}, indent=2), flush=True)
             print_table(summary, results)
     finally:
