@@ -138,6 +138,8 @@ class Submitter(threading.Thread):
             until_recovery_s = max(0.0, self._recover_at - time.monotonic())
             woken = self.wakeup.wait(min(idle_s, until_recovery_s))
             self.wakeup.clear()
+            if woken and self.settings.batch_linger_s:
+                self.stopping.wait(self.settings.batch_linger_s)  # let the batch fill a little
             # Idle looks at the database back off; a wake-up (new work) resets them.
             idle_s = self.settings.submit_idle_s if woken else min(2 * idle_s, IDLE_WAIT_MAX_S)
         self._release_lease()

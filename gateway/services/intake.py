@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -133,6 +133,17 @@ def _conflicts(
     return True
 
 
+_OPERATIONS = cast(Table, Operation.__table__)
+# Built once: constructing statements costs more than running them at a few rows.
+_INSERT_OPERATIONS = insert(_OPERATIONS).returning(_OPERATIONS.c.id, sort_by_parameter_order=True)
+_SET_REQUEST_IDS = (
+    update(_OPERATIONS)
+    .where(_OPERATIONS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(request_id=_OPERATIONS.c.id + bindparam("base"))
+)
+_INSERT_KEYS = insert(cast(Table, IdempotencyKey.__table__))
+
+
 def _insert(
     session: Session,
     items: list[NewOperation],
@@ -159,15 +170,11 @@ def _insert(
         }
         for index in fresh
     ]
-    table = cast(Table, Operation.__table__)
-    inserted = session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    )
+    inserted = session.execute(_INSERT_OPERATIONS, rows)
     ids = [row.id for row in inserted]
-    base = request_id_base(session)
-    session.execute(update(table).where(table.c.id.in_(ids)).values(request_id=table.c.id + base))
+    session.execute(_SET_REQUEST_IDS, {"ids": ids, "base": request_id_base(session)})
     session.execute(
-        insert(cast(Table, IdempotencyKey.__table__)),
+        _INSERT_KEYS,
         [
             {
                 "client_id": items[index].client_id,
