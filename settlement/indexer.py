@@ -338,6 +338,10 @@ class EventIndexer:
 
     def total_supplies(self, tokens: Sequence[str], block: int) -> dict[str, int]:
         """Each token's `totalSupply` at `block`, in one batched round trip."""
+        if block < self.from_block:
+            # Before the deployment there is no token, so no supply; and a node that keeps
+            # only recent states (Anvil --prune-history, a non-archive node) cannot answer.
+            return dict.fromkeys(tokens, 0)
         call = {"data": TOTAL_SUPPLY_SELECTOR}
         replies = self.rpc.batch(
             [("eth_call", [call | {"to": token}, hex(block)]) for token in tokens]

@@ -15,7 +15,7 @@ it again, and a completed period re-run gives byte-identical files without ancho
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -172,7 +172,8 @@ def previous_closing_block(context: SettlementContext, period_id: int) -> int:
     )
     closing = context.manifest.deploy_block - 1
     with context.factory() as session:
-        for (args,) in session.execute(statement):
+        anchored: Iterable[dict[str, Any]] = session.scalars(statement)
+        for args in anchored:
             if int(args["periodId"]) < period_id:
                 closing = max(closing, int(args["closingBlock"]))
     return closing
