@@ -66,6 +66,8 @@ MINT_GAS = 120_000
 CONVERSION_GAS = 70_000
 """Gas limit per batch item (~34k measured, ~52k when the member's first balance at the
 receiving brand is a new storage slot; unused gas is free at price zero)."""
+STATES_KEPT = 16
+"""Block states Anvil keeps in memory (`--prune-history`)."""
 MINTS_PER_BLOCK = 10_000
 BATCHES_PER_BLOCK = 50
 SEND_CHUNK = 1_000
@@ -375,7 +377,10 @@ def generate(
     timings: dict[str, float] = {}
     directory.mkdir(parents=True, exist_ok=True)
     bench_config(directory / "alliance.yaml")
-    anvil = Anvil(directory / "anvil.log")
+    # Anvil keeps a full copy of the state for every block it holds in memory: at a
+    # million members that ran out of memory after ~190 blocks. The run needs only the
+    # latest states (the closing block and the head).
+    anvil = Anvil(directory / "anvil.log", *("--prune-history", str(STATES_KEPT)))
     try:
         started = time.perf_counter()
         core = core_settings(directory, anvil.port)
