@@ -37,10 +37,11 @@ class GatewaySettings(BaseSettings):
     batch_size_max: int = Field(default=100, ge=1, le=256)
     """Most conversions per chain transaction (the exchange accepts up to 256)."""
 
-    batch_linger_s: float = Field(default=0.02, ge=0, le=1)
-    """How long an idle submitter, woken by new work, waits for more before sending: under
-    light load each batch would otherwise carry one operation, and a batch's fixed cost
-    (sign, record, send, receipt, settle: several ms of CPU) then dominates."""
+    batch_linger_s: float = Field(default=0.05, ge=0, le=1)
+    """Least time between the starts of two batches of one submitter: under light load each
+    batch would otherwise carry one operation, and a batch's fixed cost (sign, record, send,
+    receipt, settle: several ms of CPU) would be paid per operation. Adds up to this much
+    latency; under heavy load a batch takes longer than this anyway."""
 
     confirmations_min: int = Field(default=0, ge=0, le=64)
     """Blocks after inclusion before an operation counts as confirmed (0 on Anvil/QBFT)."""

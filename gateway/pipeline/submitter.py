@@ -64,6 +64,14 @@ RECEIPT_POLL_S = 0.01
 mined at once (Anvil and QBFT mine within milliseconds to a block time); re-broadcasts of
 such a transaction stay once per RECOVER_INTERVAL_S."""
 
+RECEIPT_WAIT_S = 0.05
+RECEIPT_WAIT_POLL_S = 0.002
+"""A submitter waits up to RECEIPT_WAIT_S for the receipt of what it just sent, polling;
+cheaper than a recovery pass per poll (which also reads the database and the nonce)."""
+
+METHOD_NOT_FOUND = -32601
+"""JSON-RPC error code of a method the node does not offer."""
+
 LEASE_RETRY_S = 1.0
 """How often a submitter whose key another replica leases tries to take the lease."""
 
@@ -103,6 +111,9 @@ class Submitter(threading.Thread):
         self.owner = f"{uuid.uuid4().hex[:12]}"
         self._lease_renew_at = 0.0
         self._recover_at = 0.0
+        self._batch_started_at = 0.0
+        self._send_sync: bool | None = None
+        """Whether the node answers `eth_sendRawTransactionSync` (None: not tried yet)."""
         self._unsettled = False
         """Whether a transaction this submitter knows of still waits for its receipt."""
         self._broadcast_at: dict[int, float] = {}
@@ -138,8 +149,6 @@ class Submitter(threading.Thread):
             until_recovery_s = max(0.0, self._recover_at - time.monotonic())
             woken = self.wakeup.wait(min(idle_s, until_recovery_s))
             self.wakeup.clear()
-            if woken and self.settings.batch_linger_s:
-                self.stopping.wait(self.settings.batch_linger_s)  # let the batch fill a little
             # Idle looks at the database back off; a wake-up (new work) resets them.
             idle_s = self.settings.submit_idle_s if woken else min(2 * idle_s, IDLE_WAIT_MAX_S)
         self._release_lease()
@@ -226,19 +235,54 @@ class Submitter(threading.Thread):
         if receipt is not None:
             self._broadcast_at.pop(transaction.id, None)
             return self._settle(transaction.id, receipt)
+        now = time.monotonic()
+        if now - self._broadcast_at.get(transaction.id, 0.0) < RECOVER_INTERVAL_S:
+            return False  # sent moments ago: look for its receipt again soon, nothing else
         used = self.ledger.w3.eth.get_transaction_count(self.address, "latest")
         if transaction.nonce < used:
             self._broadcast_at.pop(transaction.id, None)
             return self._reconcile_replaced(transaction.id)
-        now = time.monotonic()
-        if now - self._broadcast_at.get(transaction.id, 0.0) < RECOVER_INTERVAL_S:
-            return False  # sent moments ago: look for its receipt again soon, do not resend
         with self.sessions() as session:
             # An operator's cancel offers its replacement in place of the original.
             raw_tx = interventions.replacement_raw(session, transaction.id) or transaction.raw_tx
         self._broadcast(raw_tx)
         self._broadcast_at[transaction.id] = now
         return False
+
+    def _send(self, raw_tx: bytes) -> TxReceipt | None:
+        """Send a transaction for the first time. A node that offers
+        `eth_sendRawTransactionSync` (EIP-7966; Anvil does) answers with its receipt, which
+        saves polling for it; otherwise (or with confirmations to wait for) it is an
+        ordinary broadcast and the receipt is looked for after."""
+        if self._send_sync is False or self.settings.confirmations_min:
+            self._broadcast(raw_tx)
+            return None
+        response = self.ledger.w3.provider.make_request(
+            RPCEndpoint("eth_sendRawTransactionSync"), ["0x" + raw_tx.hex()]
+        )
+        error = response.get("error")
+        if error is None and response.get("result"):
+            self._send_sync = True
+            return receipt_from_rpc(response["result"])
+        if isinstance(error, dict) and error.get("code") == METHOD_NOT_FOUND:
+            self._send_sync = False
+            self._broadcast(raw_tx)
+        elif error is not None:
+            # Refused, or not mined within the node's wait: as for a broadcast, the receipt
+            # or recovery (nonce check, re-broadcast) settles it.
+            logger.info("%s: synchronous send answered %s", self.signer_name, error)
+        return None
+
+    def _fresh_receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of a transaction just sent, looked for every RECEIPT_WAIT_POLL_S for
+        up to RECEIPT_WAIT_S (Anvil and QBFT mine it within milliseconds); None after that,
+        and recovery settles it."""
+        deadline = time.monotonic() + RECEIPT_WAIT_S
+        receipt = self._receipt(tx_hash)
+        while receipt is None and time.monotonic() < deadline:
+            time.sleep(RECEIPT_WAIT_POLL_S)
+            receipt = self._receipt(tx_hash)
+        return receipt
 
     def _receipt(self, tx_hash: str) -> TxReceipt | None:
         # A raw request: web3's receipt formatters cost milliseconds per batch receipt (every
@@ -315,6 +359,12 @@ class Submitter(threading.Thread):
     def _submit_next(self) -> bool:
         if not self._has_accepted():
             return False
+        # Batches start at least batch_linger_s apart: under light load each would otherwise
+        # carry one operation, and a batch's fixed cost would be paid per operation.
+        spacing_s = self._batch_started_at + self.settings.batch_linger_s - time.monotonic()
+        if spacing_s > 0:
+            self.stopping.wait(spacing_s)
+        self._batch_started_at = time.monotonic()
         failed_ids: list[int] = []
         with unit_of_work(self.sessions) as session:
             operations = self._next_batch(session)
@@ -336,9 +386,9 @@ class Submitter(threading.Thread):
             return True
         # Committed: from here a crash is recovered by `_recover` (re-send or settle).
         failpoint(AFTER_RECORD_BEFORE_SEND)
-        self._broadcast(raw_tx)
+        receipt = self._send(raw_tx)
         failpoint(AFTER_SEND_BEFORE_SETTLE)
-        receipt = self._receipt(tx_hash)
+        receipt = receipt or self._fresh_receipt(tx_hash)
         if receipt is not None:
             self._settle(row_id, receipt, operations)
         else:
