@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import BigInteger, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -139,7 +140,8 @@ _INSERT_OPERATIONS = insert(_OPERATIONS).returning(_OPERATIONS.c.id, sort_by_par
 _SET_REQUEST_IDS = (
     update(_OPERATIONS)
     .where(_OPERATIONS.c.id.in_(bindparam("ids", expanding=True)))
-    .values(request_id=_OPERATIONS.c.id + bindparam("base"))
+    # Typed: PostgreSQL would otherwise infer `base` as the integer of `id` and overflow.
+    .values(request_id=sql_cast(_OPERATIONS.c.id, BigInteger) + bindparam("base", type_=BigInteger))
 )
 _INSERT_KEYS = insert(cast(Table, IdempotencyKey.__table__))
 
