@@ -28,7 +28,8 @@ test-postgres: bootstrap
 
 ## lint: ruff and mypy
 lint: $(VENV_STAMP)
-	$(BIN)/ruff check alliance tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 ## bootstrap: Python venv, npm packages, and the solc adapter in py-solc-x's folder

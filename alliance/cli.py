@@ -120,7 +120,7 @@ def chain_run_command() -> None:
 
 def run_chain_in_foreground(
     chain: LocalChain,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[], object] | None = None,
     serve: Callable[[], None] | None = None,
 ) -> None:
     """Start (or attach to) the chain and run `on_ready`; then run `serve` (a blocking

@@ -25,7 +25,7 @@ def register_member(
     """Register a member under the calling brand (custodial account)."""
     brand = caller.require_brand()
 
-    def create(session):  # type: ignore[no-untyped-def]
+    def create(session):
         member = members.register(session, context.secrets, brand, body.brand_member_id)
         return 201, member_public(member, body.brand_member_id).model_dump(mode="json")
 
@@ -43,7 +43,7 @@ def link_member(
     """Link an existing member at the calling brand with another brand's one-time link code."""
     brand = caller.require_brand()
 
-    def create(session):  # type: ignore[no-untyped-def]
+    def create(session):
         member = members.link_with_code(
             session, context.secrets, brand, body.brand_member_id, body.link_code
         )
@@ -63,7 +63,7 @@ def issue_link_code(
     """A one-time code by which the calling brand consents to link this member elsewhere."""
     brand = caller.require_brand()
 
-    def create(session):  # type: ignore[no-untyped-def]
+    def create(session):
         member = members.get_member(session, member_id, brand)
         code, ttl_s = members.issue_link_code(
             session, context.secrets, member, brand, context.settings.link_code_ttl_s

@@ -34,7 +34,9 @@ def ensure_dev_clients(
     """Development credentials: one client per brand, an operator and an auditor, written
     to `path` (mode 0600) on first run and reused after. Returns them by client id."""
     stored: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
-    wanted = [(f"brand-{code}", ClientKind.BRAND, code) for code in brand_codes]
+    wanted: list[tuple[str, ClientKind, str | None]] = [
+        (f"brand-{code}", ClientKind.BRAND, code) for code in brand_codes
+    ]
     wanted += [("operator", ClientKind.OPERATOR, None), ("auditor", ClientKind.AUDITOR, None)]
     changed = False
     for client_id, kind, brand_code in wanted:
