@@ -123,37 +123,15 @@ def enqueue_operation_events(session: Session, operation: Operation) -> int:
     audiences = [(operation.brand_code, view)]
     if receiver is not None:
         audiences.append((receiver, _receiver_view(session, operation, view, receiver)))
-    now = utc_now()
-    queued = 0
-    for brand_code, data in audiences:
-        for subscription in _active_subscriptions(session, brand_code):
-            event_id = str(uuid.uuid4())
-            payload = {
-                "id": event_id,
-                "type": event_type,
-                "brand": brand_code,
-                "created_at": now.isoformat(),
-                "data": data,
-            }
-            session.add(
-                WebhookDelivery(
-                    event_id=event_id,
-                    subscription_id=subscription.id,
-                    event_type=event_type,
-                    payload=payload,
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                )
-            )
-            queued += 1
-    return queued
+    return sum(
+        enqueue_brand_event(session, brand_code, event_type, data) for brand_code, data in audiences
+    )
 
 
 def enqueue_brand_event(
     session: Session, brand_code: str, event_type: str, data: dict[str, Any]
 ) -> int:
-    """Queue an event that is not about an operation (a fraud alert, points about to expire)
+    """Queue an event (an operation's, a fraud alert, points about to expire)
     for every active subscription of `brand_code`, inside the caller's transaction (the
     same outbox). Returns how many deliveries were queued."""
     now = utc_now()

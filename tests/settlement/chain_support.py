@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +24,20 @@ from settlement.history import block_times
 from tests.gateway.stack import Stack, books_url
 
 POLL_S = 0.1
+
+
+def rpc(stack: Stack, method: str, *params: Any) -> Any:
+    """One JSON-RPC call to the stack's Anvil (time travel, mining); errors fail the test."""
+    provider = stack.ledger.deployment.client.w3.provider
+    reply = provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in reply, reply
+    return reply["result"]
+
+
+def chain_day(stack: Stack) -> date:
+    """The UTC day of the stack's latest block."""
+    block = stack.ledger.deployment.client.w3.eth.get_block("latest")
+    return datetime.fromtimestamp(block["timestamp"], UTC).date()
 
 
 @dataclass

@@ -52,6 +52,7 @@ from tests.gateway.stack import (
     books_url,
     build_stack,
 )
+from tests.settlement.chain_support import chain_day, rpc
 
 DEATH_TIMEOUT_S = 30.0
 BYPASS_REQUEST_ID = 2**200 + 7
@@ -64,18 +65,6 @@ def stack(
 ) -> Iterator[Stack]:
     with build_stack("settle", tmp_path_factory.mktemp("settle"), databases) as built:
         yield built
-
-
-def rpc(stack: Stack, method: str, *params: Any) -> Any:
-    provider = stack.ledger.deployment.client.w3.provider
-    reply = provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in reply, reply
-    return reply["result"]
-
-
-def chain_day(stack: Stack) -> date:
-    block = stack.ledger.deployment.client.w3.eth.get_block("latest")
-    return datetime.fromtimestamp(block["timestamp"], UTC).date()
 
 
 def close_the_day(stack: Stack, day: date) -> None:

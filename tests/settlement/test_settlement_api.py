@@ -33,7 +33,7 @@ from settlement.service import run_settlement
 from settlement.settings import SettlementSettings
 from tests.gateway.api_client import Api, assert_problem
 from tests.gateway.stack import FAILPOINT_VARIABLE, Databases, Stack, books_url, build_stack
-from tests.settlement.chain_support import settlement_sessions
+from tests.settlement.chain_support import chain_day, rpc, settlement_sessions
 
 DEATH_TIMEOUT_S = 30.0
 BRAND_CLIENTS = {"bean": "brand-bean", "sky": "brand-sky", "cart": "brand-cart"}
@@ -45,18 +45,6 @@ def stack(
 ) -> Iterator[Stack]:
     with build_stack("settleapi", tmp_path_factory.mktemp("settleapi"), databases) as built:
         yield built
-
-
-def rpc(stack: Stack, method: str, *params: Any) -> Any:
-    provider = stack.ledger.deployment.client.w3.provider
-    reply = provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in reply, reply
-    return reply["result"]
-
-
-def chain_day(stack: Stack) -> date:
-    block = stack.ledger.deployment.client.w3.eth.get_block("latest")
-    return datetime.fromtimestamp(block["timestamp"], UTC).date()
 
 
 def period_of(day: date) -> int:
