@@ -47,6 +47,8 @@ FREEZE_ID_PREFIX = "frz_"
 ZERO_ADDRESS = "0x" + "00" * 20
 FIRST_FREEZER, SECOND_FREEZER = "freezer_a", "freezer_b"
 ERROR_CHARS_MAX = 500
+ALERT_ID_MAX = 2**31 - 1
+"""Alert ids are 32-bit integers on every backend."""
 
 
 def list_alerts(
@@ -68,7 +70,8 @@ def list_alerts(
         query = query.where(FraudAlert.status == status)
     if period_id is not None:
         query = query.where(FraudAlert.period_id == period_id)
-    if cursor is not None:
+    if cursor is not None and cursor <= ALERT_ID_MAX:
+        # A larger cursor excludes no id; binding it would overflow PostgreSQL's integer.
         query = query.where(FraudAlert.id < cursor)
     rows = list(session.scalars(query))
     more = len(rows) > limit

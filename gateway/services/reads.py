@@ -17,6 +17,7 @@ from alliance.db.models import Member, Operation
 from alliance.money import RATE_SCALE, div_floor
 from gateway.ledger import Brand, Ledger
 from gateway.services import members
+from gateway.services.operations import OPERATION_ID_MAX
 
 POINTS_PER_UNIT_DECIMALS = 6
 """Decimals shown for a rate whose points per unit is not a whole number (rounded down)."""
@@ -86,7 +87,8 @@ def member_history(
     query = select(Operation).where(Operation.member_id == member.id)
     if brand_code is not None:
         query = query.where(Operation.brand_code == brand_code)
-    if cursor is not None:
+    if cursor is not None and cursor <= OPERATION_ID_MAX:
+        # A larger cursor excludes no id; binding it would overflow PostgreSQL's integer.
         query = query.where(Operation.id < cursor)
     rows = list(session.scalars(query.order_by(Operation.id.desc()).limit(limit + 1)))
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
