@@ -69,6 +69,14 @@ class PeriodNotClosable(SettlementError):
 
 
 @dataclass(eq=False)
+class PeriodEmpty(PeriodNotClosable):
+    """No block falls in the period, so there is nothing to close (a quiet day on a chain
+    that mines only on demand, such as a local Anvil)."""
+
+    code: ClassVar[str] = "period_empty"
+
+
+@dataclass(eq=False)
 class AnchorMismatch(SettlementError):
     """A re-run computed a different root or statements hash than the period's anchor."""
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from alliance.rpc import JsonRpc
-from settlement.errors import PeriodNotClosable
+from settlement.errors import PeriodEmpty, PeriodNotClosable
 
 
 def period_id_of(day: date) -> int:
@@ -81,5 +81,5 @@ def locate_period(
         raise PeriodNotClosable(period_id, "no confirmed block at or after its end yet")
     closing = boundary - 1
     if closing < opening_block:
-        raise PeriodNotClosable(period_id, "no block in the period")
+        raise PeriodEmpty(period_id, "no block in the period")
     return PeriodWindow(period_id, day, start, end, opening_block, closing)

@@ -18,6 +18,7 @@ from alliance.db.settlement import RunStatus, SettlementRun
 from alliance.errors import AllianceError
 from alliance.settings import Settings
 from settlement.context import SettlementContext, open_context
+from settlement.errors import PeriodEmpty
 from settlement.period import day_of
 from settlement.risk import risk_hook
 from settlement.run import AlertsHook, RunResult, close_period, no_alerts
@@ -116,9 +117,23 @@ class SettlementService:
                 # minutes of its day, not all of it (a million conversions are five million
                 # logs, minutes of indexing; docs/benchmarks.md, "Settlement").
                 context.indexer.sync()
-            return [close_period(context, day, alerts_hook=self.alerts_hook) for day in days]
+            return close_due(context, days, alerts_hook=self.alerts_hook)
         finally:
             context.close()
+
+
+def close_due(
+    context: SettlementContext, days: list[date], *, alerts_hook: AlertsHook = no_alerts
+) -> list[RunResult]:
+    """Close `days` in order. A day without a block has nothing to close and is passed
+    over, so one quiet day on a local chain never holds back the days after it."""
+    results = []
+    for day in days:
+        try:
+            results.append(close_period(context, day, alerts_hook=alerts_hook))
+        except PeriodEmpty as empty:
+            log.info("%s: passed over", empty)
+    return results
 
 
 def last_complete(context: SettlementContext) -> date | None:

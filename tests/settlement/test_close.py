@@ -39,8 +39,9 @@ from alliance.statements import statements_hash, tie_out_failures
 from gateway.pipeline.failpoints import AFTER_RECORD_BEFORE_SEND
 from settlement import failpoints
 from settlement.context import open_context
-from settlement.errors import IndexIncomplete
-from settlement.service import run_settlement
+from settlement.errors import IndexIncomplete, PeriodEmpty
+from settlement.risk import risk_hook
+from settlement.service import close_due, run_settlement
 from settlement.settings import SettlementSettings
 from tests.gateway.api_client import conversion_body
 from tests.gateway.stack import (
@@ -308,3 +309,28 @@ def index_to_head(stack: Stack) -> None:
 
 def period_of(day: date) -> int:
     return day.year * 10_000 + day.month * 100 + day.day
+
+
+def test_the_service_passes_over_a_day_without_blocks(stack: Stack) -> None:
+    """A day in which no block was mined (a quiet night on a local chain) has nothing to
+    close: the service passes over it and still closes the days after it."""
+    stack.ensure_gateway()
+    first = chain_day(stack)
+    stack.api.funded_member("cart", 55)
+    close_the_day(stack, first)  # a block early on the second day
+    empty = first + timedelta(days=2)
+    close_the_day(stack, empty)  # the next block is on the fourth day: the third stays empty
+    close_the_day(stack, empty + timedelta(days=1))
+    days = [first + timedelta(days=n) for n in range(4)]
+
+    context = open_context(stack.settings, settlement_settings(stack))
+    try:
+        closed = close_due(context, days, alerts_hook=risk_hook(stack.settings))
+    finally:
+        context.close()
+
+    assert [result.period_id for result in closed] == [
+        period_of(day) for day in days if day != empty
+    ]
+    with pytest.raises(PeriodEmpty):
+        settle(stack, empty)
