@@ -8,7 +8,7 @@ decoded custom error's name and arguments.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -40,11 +40,11 @@ _BUILTIN_ERRORS: dict[bytes, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _abi_type(component: dict[str, Any]) -> str:
+def abi_type(component: Mapping[str, Any]) -> str:
     """The canonical ABI type string of one input, expanding tuples."""
     type_name: str = component["type"]
     if type_name.startswith("tuple"):
-        inner = ",".join(_abi_type(child) for child in component["components"])
+        inner = ",".join(abi_type(child) for child in component["components"])
         return f"({inner}){type_name[len('tuple') :]}"
     return type_name
 
@@ -58,7 +58,7 @@ class ErrorDecoder:
             for entry in abi:
                 if entry.get("type") != "error":
                     continue
-                types = tuple(_abi_type(item) for item in entry["inputs"])
+                types = tuple(abi_type(item) for item in entry["inputs"])
                 selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
                 self._errors[selector] = (entry["name"], types)
 

@@ -19,6 +19,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from alliance.artifacts import Artifact
+from alliance.chain import abi_type
 from alliance.errors import ChainRpcFailed
 from alliance.manifest import DeploymentManifest
 from alliance.rpc import JsonRpc
@@ -33,14 +34,6 @@ ALLIANCE_CONTRACTS = ("AllianceGovernance", "AllianceExchange", "SettlementAncho
 """Contracts whose events make up the alliance's history."""
 
 _STATIC_PREFIXES = ("uint", "int", "address", "bool", "bytes32")
-
-
-def _abi_type(component: Mapping[str, Any]) -> str:
-    type_name: str = component["type"]
-    if type_name.startswith("tuple"):
-        inner = ",".join(_abi_type(child) for child in component["components"])
-        return f"({inner}){type_name[len('tuple') :]}"
-    return type_name
 
 
 def _is_static(type_name: str) -> bool:
@@ -117,14 +110,14 @@ class EventSpec:
     @classmethod
     def from_abi(cls, entry: Mapping[str, Any]) -> EventSpec:
         inputs = entry["inputs"]
-        types = ",".join(_abi_type(item) for item in inputs)
+        types = ",".join(abi_type(item) for item in inputs)
         signature = f"{entry['name']}({types})"
         return cls(
             name=entry["name"],
             signature=signature,
             topic0=keccak(text=signature),
-            indexed=tuple((i["name"], _abi_type(i)) for i in inputs if i["indexed"]),
-            data=tuple((i["name"], _abi_type(i)) for i in inputs if not i["indexed"]),
+            indexed=tuple((i["name"], abi_type(i)) for i in inputs if i["indexed"]),
+            data=tuple((i["name"], abi_type(i)) for i in inputs if not i["indexed"]),
         )
 
     def decode_args(self, topics: Sequence[str], data: bytes) -> dict[str, Any]:

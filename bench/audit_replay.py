@@ -33,10 +33,10 @@ from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
 
-from alliance.audit.chainstate import balances_batched, balances_lens
 from alliance.audit.reading import AuditChain
 from alliance.audit.verify import verify
 from alliance.chain import ChainClient
+from alliance.chainstate import balances_batched, balances_lens
 from alliance.compiler import compile_contracts
 from alliance.deploy import Parties, deploy_alliance
 from alliance.deploy_config import load_alliance_config

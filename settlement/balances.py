@@ -14,19 +14,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.artifacts import Artifact
+from alliance.chainstate import balances_batched, balances_lens
 from alliance.db.settlement import chain_events_table
 from alliance.rpc import JsonRpc
 
 ZERO_ADDRESS = "0x" + "00" * 20
-BALANCE_OF_SELECTOR = "70a08231"
-LENS_CALLS_PER_BATCH = 8
-"""Lens calls per JSON-RPC batch (each already reads `balance_batch_size` holdings)."""
 STREAM_ROWS = 50_000
 """Rows fetched per round trip while replaying."""
 
@@ -85,7 +81,8 @@ def replay_transfers(
 
 
 class BalanceReader:
-    """Reads many `balanceOf` at one block, through the lens when it is available."""
+    """Reads many `balanceOf` at one block, through the lens when it is available
+    (`alliance.chainstate`, shared with the audit tool)."""
 
     def __init__(self, rpc: JsonRpc, lens: Artifact | None, batch_size: int) -> None:
         self.rpc = rpc
@@ -95,52 +92,9 @@ class BalanceReader:
     def read(self, holdings: Sequence[tuple[str, str]], block: int) -> list[int]:
         """balanceOf(account) on token for each (token, account), at `block`."""
         if self.lens is None:
-            return self._read_plain(holdings, block)
-        chunks = [
-            holdings[start : start + self.batch_size]
-            for start in range(0, len(holdings), self.batch_size)
-        ]
-        results: list[int] = []
-        for first in range(0, len(chunks), LENS_CALLS_PER_BATCH):
-            group = chunks[first : first + LENS_CALLS_PER_BATCH]
-            replies = self.rpc.batch(
-                [("eth_call", [self._lens_call(c), hex(block)]) for c in group]
-            )
-            for reply in replies:
-                (values,) = abi_decode(["uint256[]"], bytes.fromhex(reply[2:]))
-                results.extend(values)
+            return balances_batched(self.rpc, holdings, block)
+        results = balances_lens(
+            self.rpc, self.lens.bytecode, holdings, block, holdings_per_call=self.batch_size
+        )
         assert len(results) == len(holdings)
         return results
-
-    def _lens_call(self, chunk: Sequence[tuple[str, str]]) -> dict[str, str]:
-        assert self.lens is not None
-        (constructor,) = [entry for entry in self.lens.abi if entry["type"] == "constructor"]
-        if constructor["inputs"][1]["type"] == "bytes":
-            # Packed holdings (one byte of token index, then the account): initcode and
-            # returned data are size-capped (EIP-3860, EIP-170), so 21 bytes per holding.
-            tokens = sorted({token for token, _ in chunk})
-            index = {token: position for position, token in enumerate(tokens)}
-            packed = b"".join(
-                bytes([index[token]]) + bytes.fromhex(account[2:]) for token, account in chunk
-            )
-            arguments = abi_encode(["address[]", "bytes"], [tokens, packed])
-        else:
-            arguments = abi_encode(
-                ["address[]", "address[]"], [[t for t, _ in chunk], [a for _, a in chunk]]
-            )
-        # No gas given: the node runs calls with its block gas limit, which bounds
-        # `balance_batch_size` (about 3,000 gas per holding read).
-        return {"data": self.lens.bytecode + arguments.hex()}
-
-    def _read_plain(self, holdings: Sequence[tuple[str, str]], block: int) -> list[int]:
-        requests = [
-            (
-                "eth_call",
-                [
-                    {"to": token, "data": "0x" + BALANCE_OF_SELECTOR + account[2:].rjust(64, "0")},
-                    hex(block),
-                ],
-            )
-            for token, account in holdings
-        ]
-        return [int(reply, 16) for reply in self.rpc.batch(requests)]

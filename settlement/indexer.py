@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from alliance import chainstate
 from alliance.db.session import unit_of_work
 from alliance.db.settlement import IndexCheckpoint, chain_events_table
 from alliance.events import ChainEvent, LogReader
@@ -36,9 +37,6 @@ from settlement.failpoints import INDEXER_BEFORE_CHECKPOINT, failpoint
 ZERO_ADDRESS = "0x" + "00" * 20
 INDEX_NAME = "alliance"
 """The checkpoint row of the alliance contracts' index."""
-
-TOTAL_SUPPLY_SELECTOR = "0x18160ddd"
-"""`totalSupply()`."""
 
 WINDOW_GROWTH_MAX = 4
 """A window grows at most this many times per step after a quiet stretch."""
@@ -342,15 +340,7 @@ class EventIndexer:
             # Before the deployment there is no token, so no supply; and a node that keeps
             # only recent states (Anvil --prune-history, a non-archive node) cannot answer.
             return dict.fromkeys(tokens, 0)
-        call = {"data": TOTAL_SUPPLY_SELECTOR}
-        replies = self.rpc.batch(
-            [("eth_call", [call | {"to": token}, hex(block)]) for token in tokens]
-        )
-        # "0x": no code at that block yet (the period before the deployment): no supply.
-        return {
-            token: int(reply, 16) if reply != "0x" else 0
-            for token, reply in zip(tokens, replies, strict=True)
-        }
+        return chainstate.total_supplies(self.rpc, tokens, block)
 
     def indexed_supplies(self, tokens: Sequence[str], block: int) -> dict[str, int]:
         """Σ minted - Σ burned per token over the indexed `Transfer`s up to `block`."""

@@ -26,9 +26,9 @@ from typing import Any
 
 from eth_utils import keccak
 
-from alliance.audit.chainstate import block_hashes
 from alliance.audit.findings import Finding
 from alliance.audit.source import Segment
+from alliance.chainstate import block_hashes
 from alliance.rpc import JsonRpc
 
 CACHE_FORMAT = "alliance-audit-cache/1"

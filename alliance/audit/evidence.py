@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alliance.audit.chainstate import transaction_and_receipt
 from alliance.audit.proofs import proof_document, replay_period
 from alliance.audit.rates import PairPolicyBook, RateBookReplay
 from alliance.audit.reading import (
@@ -23,6 +22,7 @@ from alliance.audit.reading import (
     topic_events,
 )
 from alliance.audit.replay import Anchor
+from alliance.chainstate import transaction_and_receipt
 from alliance.errors import AuditRequestNotFound, NotALeaf
 from alliance.events import ChainEvent
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from alliance.audit.cache import SegmentCache, cache_key
-from alliance.audit.chainstate import notice_period_default, topic_logs
 from alliance.audit.findings import Finding
 from alliance.audit.rates import PairPolicyBook, RateBookReplay
 from alliance.audit.replay import TIMED_EVENTS, Anchor, Replay
@@ -25,6 +24,7 @@ from alliance.audit.source import (
     Segment,
     prefetched,
 )
+from alliance.chainstate import notice_period_default, topic_logs
 from alliance.errors import AuditPeriodNotAnchored, AuditUnknownBrand
 from alliance.events import ChainEvent, EventCatalogue, alliance_addresses
 from alliance.manifest import DeploymentManifest

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alliance.audit.chainstate import balances_batched, balances_lens, total_supplies
 from alliance.audit.findings import Finding, hex_bytes
 from alliance.audit.reading import AuditChain, Progress, _no_progress, run_replay
 from alliance.audit.replay import Anchor, Replay
 from alliance.audit.statements_check import check_statements
+from alliance.chainstate import balances_batched, balances_lens, total_supplies
 
 FINDINGS_PER_KIND_MAX = 100
 """Findings kept in the report per kind; the count says how many there were in all."""

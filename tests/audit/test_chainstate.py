@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 
-from alliance.audit import chainstate
-from alliance.audit.chainstate import balances_batched, balances_lens
+from alliance import chainstate
+from alliance.chainstate import balances_batched, balances_lens
 
 
 def test_lens_reads_match_batched_balance_of_across_chunks(alliance, rpc, monkeypatch):

@@ -1,11 +1,12 @@
-"""Chain state the audit compares the replay with: supplies, balances, anchors, blocks.
+"""Chain state at a fixed block, read in bulk: supplies, balances, anchors, blocks.
 
-Reads go through `alliance.rpc.JsonRpc` as raw `eth_call`s at a fixed block, so every
-figure of one audit run refers to the same chain state. Balances of many holdings are read
-by a deployless call of `contracts/audit/BalanceLens.sol` (its creation code plus the
-holdings, packed in 21 bytes each, as constructor arguments; the constructor returns the
-balances): one call per
-`LENS_HOLDINGS_MAX` holdings instead of one request per holding. `balances_batched` is the
+Shared by the settlement service (its balance checks at the closing block) and the audit
+tool (which compares its replay with the chain). Reads go through `alliance.rpc.JsonRpc` as
+raw `eth_call`s at a fixed block, so every figure of one run refers to the same state.
+Balances of many holdings are read by a deployless call of `contracts/audit/BalanceLens.sol`
+(its creation code plus the holdings, packed in 21 bytes each, as constructor arguments;
+the constructor returns the balances): one call per `LENS_HOLDINGS_MAX` holdings instead of
+one request per holding. `balances_batched` is the
 plain alternative (batched `balanceOf` calls) for nodes that refuse code-less calls.
 """
 
@@ -67,13 +68,21 @@ def balances_batched(rpc: JsonRpc, holdings: Sequence[Holding], block: int) -> l
 
 
 def balances_lens(
-    rpc: JsonRpc, lens_creation_code: str, holdings: Sequence[Holding], block: int
+    rpc: JsonRpc,
+    lens_creation_code: str,
+    holdings: Sequence[Holding],
+    block: int,
+    *,
+    holdings_per_call: int | None = None,
 ) -> list[int]:
-    """`balanceOf` of every holding at `block`, through deployless `BalanceLens` calls."""
+    """`balanceOf` of every holding at `block`, through deployless `BalanceLens` calls of
+    `holdings_per_call` holdings each (default and most: `LENS_HOLDINGS_MAX`)."""
+    per_call = holdings_per_call or LENS_HOLDINGS_MAX
+    assert 1 <= per_call <= LENS_HOLDINGS_MAX, per_call
     code = bytes.fromhex(lens_creation_code.removeprefix("0x"))
     requests = []
-    for start in range(0, len(holdings), LENS_HOLDINGS_MAX):
-        chunk = holdings[start : start + LENS_HOLDINGS_MAX]
+    for start in range(0, len(holdings), per_call):
+        chunk = holdings[start : start + per_call]
         tokens = sorted({token for token, _ in chunk})
         assert len(tokens) <= LENS_TOKENS_MAX, "the exchange lists at most 255 brands"
         index = {token: position for position, token in enumerate(tokens)}
