@@ -17,7 +17,7 @@ from alliance.settings import Settings
 from gateway.api import admin, health, members, movements, moves, oauth, operations, reads, webhooks
 from gateway.api import alerts as alert_routes
 from gateway.api import settlement as settlement_routes
-from gateway.auth import RateLimiter
+from gateway.auth import RateLimiter, TokenVerifier
 from gateway.context import GatewayContext
 from gateway.crypto import GatewaySecrets, load_or_create_master_secret
 from gateway.ledger import Ledger
@@ -25,6 +25,7 @@ from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.pipeline.manager import Pipeline
 from gateway.problems import install_problem_handlers
 from gateway.services.clients import ensure_dev_clients
+from gateway.services.custody import CustodyHook
 from gateway.services.intake import RequestBatchers
 from gateway.services.member_cache import MemberCache
 from gateway.services.moves import move_hook
@@ -50,6 +51,7 @@ def build_context(core: Settings, settings: GatewaySettings) -> GatewayContext:
     keys = DevKeyStore(core.data.data_dir).account
     ledger = Ledger.from_deployment(load_deployment(core), keys)
     sessions = make_session_factory(engine)
+    secrets = GatewaySecrets.from_master(master)
     if settings.environment == "development":
         with unit_of_work(sessions) as session:
             ensure_dev_clients(
@@ -60,10 +62,11 @@ def build_context(core: Settings, settings: GatewaySettings) -> GatewayContext:
         core=core,
         engine=engine,
         sessions=sessions,
-        secrets=GatewaySecrets.from_master(master),
+        secrets=secrets,
         ledger=ledger,
         waiters=OperationWaiters(),
         limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+        tokens=TokenVerifier(secrets.token_key),
         simulator=ChainSimulator.for_ledger(ledger),
         member_cache=MemberCache(),
         batchers=RequestBatchers(sessions, settings.batch_size_max),
@@ -91,6 +94,7 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
                 context.ledger.keys,
                 context.waiters,
                 on_final=[
+                    CustodyHook(context.member_cache.forget),  # first: others see its effect
                     webhook_worker.on_final,
                     move_hook(context.ledger, settings, [webhook_worker.on_final]),
                 ],

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.settings import Settings
-from gateway.auth import RateLimiter
+from gateway.auth import RateLimiter, TokenVerifier
 from gateway.crypto import GatewaySecrets
 from gateway.ledger import Ledger
 from gateway.pipeline.manager import Pipeline
@@ -32,6 +32,7 @@ class GatewayContext:
     ledger: Ledger
     waiters: OperationWaiters
     limiter: RateLimiter
+    tokens: TokenVerifier
     simulator: ChainSimulator
     member_cache: MemberCache
     batchers: RequestBatchers

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from gateway import errors
-from gateway.auth import Principal, verify_token
+from gateway.auth import Principal
 from gateway.context import GatewayContext
 
 
@@ -28,7 +28,7 @@ async def get_principal(
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise errors.Unauthorized("a bearer token is required")
-    principal = verify_token(context.secrets.token_key, token.strip())
+    principal = context.tokens.verify(token.strip())
     context.limiter.check(principal.client_id)
     return principal
 

@@ -18,12 +18,14 @@ not classify (or a row names a route that is gone): new endpoints slot in as new
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from tests.gateway.api_client import Api, assert_problem, conversion_body, deposit_body
@@ -469,6 +471,21 @@ def test_a_token_carries_the_clients_scope(api: Api) -> None:
         assert response.status_code == 200, response.text
         assert response.json()["scope"] == scope
         assert response.json()["token_type"] == "Bearer"
+
+
+def test_a_token_accepted_once_is_refused_once_it_expires(api: Api) -> None:
+    # The gateway remembers verified tokens (no re-verification per request); what it
+    # remembers must end at the token's own expiry.
+    token = api.forged_token("brand-bean", expires_in_s=2)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.http.get("/v1/rates", headers=headers).status_code == 200
+    assert api.http.get("/v1/rates", headers=headers).status_code == 200
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires_at - time.time()))
+
+    response = api.http.get("/v1/rates", headers=headers)
+
+    assert_problem(response, 401, "unauthorized")
 
 
 def test_each_brand_sees_only_its_own_id_for_a_member_of_two_brands(api: Api, world: World) -> None:
