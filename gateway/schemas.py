@@ -42,8 +42,50 @@ class TokenPublic(BaseModel):
     scope: str
 
 
+WalletAddress = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+Deadline = Annotated[
+    int,
+    Field(strict=True, ge=0, le=POINTS_MAX, description="Unix seconds the signature expires at."),
+]
+Nonce = Annotated[
+    int,
+    Field(strict=True, ge=0, le=POINTS_MAX, description="The wallet's next nonce on the exchange."),
+]
+
+
+class WalletProof(Strict):
+    """A wallet address and its EIP-712 `SelfCustody` signature (enabled: true)."""
+
+    address: WalletAddress
+    nonce: Nonce
+    deadline: Deadline
+    signature: HexSignature
+
+
 class MemberCreate(Strict):
     brand_member_id: BrandMemberId
+    wallet: WalletProof | None = Field(
+        default=None, description="Register with the member's own wallet, in self-custody."
+    )
+
+
+class CustodyUpdate(Strict):
+    """A custody change signed by the member's wallet (`SelfCustody` EIP-712 message)."""
+
+    enabled: bool = Field(strict=True, description="True: self-custody; false: custodial.")
+    nonce: Nonce
+    deadline: Deadline
+    signature: HexSignature
+
+
+class CustodyMessagePublic(BaseModel):
+    """What a wallet signs to change custody, with the wallet's current nonce."""
+
+    address: str
+    enabled: bool
+    nonce: int
+    deadline: int
+    typed_data: dict[str, Any] = Field(description="The eth_signTypedData_v4 document.")
 
 
 class MemberLinkCreate(Strict):
@@ -55,11 +97,17 @@ class MemberPublic(BaseModel):
     id: str
     address: str
     custody: str
+    wallet: bool = Field(
+        default=False, description="True if the address is the member's own wallet."
+    )
     brands: list[str]
     brand_member_id: str | None = Field(
         default=None, description="The calling brand's own id for the member (brands only)."
     )
     created_at: datetime
+    custody_operation_id: int | None = Field(
+        default=None, description="Registration with a wallet: the operation setting custody."
+    )
 
 
 class LinkCodePublic(BaseModel):

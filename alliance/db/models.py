@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -48,6 +49,8 @@ class OperationKind(enum.StrEnum):
     EXPIRY = "expiry"
     ACKNOWLEDGEMENT = "acknowledgement"
     """A brand's on-chain acknowledgement of a settled period (`SettlementAnchor`)."""
+    CUSTODY = "custody"
+    """A wallet member's custody change (`AllianceExchange.setSelfCustody`, relayed)."""
 
 
 class OperationStatus(enum.StrEnum):
@@ -111,6 +114,9 @@ class Member(Timestamped, Base):
     public_id: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     address: Mapped[str] = mapped_column(String(42), unique=True, nullable=False)
     custody: Mapped[str] = mapped_column(String(16), default=Custody.CUSTODIAL, nullable=False)
+    wallet: Mapped[bool] = mapped_column(default=False, server_default=false(), nullable=False)
+    """True if `address` is the member's own wallet (proved by signature), False if it was
+    derived from the gateway's master secret. Only wallet members may change custody."""
 
     links: Mapped[list[MemberLink]] = relationship(back_populates="member", lazy="selectin")
 

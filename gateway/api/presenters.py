@@ -78,6 +78,7 @@ def member_public(member: Member, brand_member_id: str | None = None) -> MemberP
         id=member.public_id,
         address=member.address,
         custody=member.custody,
+        wallet=member.wallet,
         brands=sorted(link.brand_code for link in member.links),
         brand_member_id=brand_member_id,
         created_at=member.created_at,

@@ -1,5 +1,7 @@
 """Matching operations to chain state by request id, for transactions whose fate is unknown
-(their nonce was taken by another transaction, or the database lost track of them)."""
+(their nonce was taken by another transaction, or the database lost track of them).
+Operations without a request id are matched by what the chain keeps of them instead: an
+acknowledgement by the anchor's record, a custody change by the wallet's nonce."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ def outcome_on_chain(ledger: Ledger, operation: Operation) -> Outcome | None:
     """The operation's outcome if the chain processed its request id, else None."""
     if operation.kind == OperationKind.ACKNOWLEDGEMENT:
         return _acknowledgement_on_chain(ledger, operation)
+    if operation.kind == OperationKind.CUSTODY:
+        return _custody_on_chain(ledger, operation)
     if operation.kind not in EVENT_BY_KIND or operation.request_id is None:
         return None
     contract = _contract(ledger, operation)
@@ -53,6 +57,28 @@ def _acknowledgement_on_chain(ledger: Ledger, operation: Operation) -> Outcome |
     return Outcome(
         True, result={"tx_hash": found["tx_hash"], "block_number": found["block_number"]}
     )
+
+
+def _custody_on_chain(ledger: Ledger, operation: Operation) -> Outcome | None:
+    """A custody change carries no request id, but its signature carries the wallet's
+    nonce, which the exchange uses up exactly when it applies a `setSelfCustody`: the nonce
+    is behind the wallet's next one if and only if the change was applied. Each applied
+    change emits one `SelfCustodySet`, so the wallet's n-th such log is that of nonce n."""
+    p = operation.params
+    address, nonce = p["member_address"], int(p["nonce"])
+    if ledger.client.call(ledger.exchange.functions.nonces(address)) <= nonce:
+        return None
+    logs = ledger.exchange.events.SelfCustodySet().get_logs(
+        argument_filters={"member": address}, from_block=ledger.deployment.manifest.deploy_block
+    )
+    assert len(logs) > nonce, f"nonce {nonce} of {address} used but {len(logs)} custody logs"
+    log = logs[nonce]
+    result = {
+        "tx_hash": log["transactionHash"].to_0x_hex(),
+        "block_number": log["blockNumber"],
+        "enabled": bool(log["args"]["enabled"]),
+    }
+    return Outcome(True, result=result)
 
 
 def _contract(ledger: Ledger, operation: Operation) -> Any:

@@ -20,9 +20,10 @@ from gateway.crypto import GatewaySecrets
 MEMBER_ID_PREFIX = "mbr_"
 
 
-def _link(
+def new_link(
     secrets_: GatewaySecrets, member: Member, brand_code: str, brand_member_id: str
 ) -> MemberLink:
+    """The member's link at `brand_code` (the brand member id hashed and encrypted)."""
     return MemberLink(
         member=member,
         brand_code=brand_code,
@@ -41,7 +42,7 @@ def register(
     address = secrets_.member_account(public_id).address
     member = Member(public_id=public_id, address=address, custody=Custody.CUSTODIAL)
     session.add(member)
-    session.add(_link(secrets_, member, brand_code, brand_member_id))
+    session.add(new_link(secrets_, member, brand_code, brand_member_id))
     try:
         session.flush()
     except IntegrityError:
@@ -112,6 +113,6 @@ def link_with_code(
     if find_by_brand_id(session, secrets_, brand_code, brand_member_id) is not None:
         raise errors.MemberExists("this brand member id is already registered")
     link_code.used_at = utc_now()
-    session.add(_link(secrets_, member, brand_code, brand_member_id))
+    session.add(new_link(secrets_, member, brand_code, brand_member_id))
     session.flush()
     return member

@@ -30,6 +30,7 @@ import pytest
 
 from tests.gateway.api_client import Api, assert_problem, conversion_body, deposit_body
 from tests.gateway.stack import Stack
+from tests.gateway.wallets import new_wallet, register_wallet_member, signed_custody
 
 BRAND_CALLERS = ("bean", "sky")
 CALLERS = ("bean", "sky", "operator", "auditor")
@@ -175,6 +176,14 @@ def _gift(world: World, caller: str) -> Call:
     )
 
 
+def _custody_change(world: World, caller: str) -> Call:
+    """Bean hands a fresh wallet member of its own back to the operator, signed by the
+    member; the others try the same on a bean wallet member (its existence not disclosed)."""
+    member, wallet = register_wallet_member(world.api)
+    body = {"enabled": False, **signed_custody(world.api, wallet, False)}
+    return Call(f"/v1/members/{member['id']}/custody", body)
+
+
 def _pair_policy(world: World, caller: str) -> Call:
     sending = "bean" if caller == "sky" else "sky"
     return Call(f"/v1/pair-policies/{sending}", UNCHANGED_POLICY)
@@ -205,6 +214,18 @@ ROWS = [
         "/v1/members/{member_id}/link-codes",
         lambda w, c: Call(f"/v1/members/{w.member['id']}/link-codes", {}),
         brand_write(201),
+    ),
+    Row(
+        "POST",
+        "/v1/members/{member_id}/custody",
+        _custody_change,
+        brand_write(SETTLED_SYNC),
+    ),
+    Row(
+        "GET",
+        "/v1/members/custody-message",
+        lambda w, c: Call(f"/v1/members/custody-message?address={new_wallet().address}"),
+        SHARED_READ,
     ),
     Row("GET", "/v1/members/{member_id}", _member_path(), OWN_READ),
     Row("GET", "/v1/members/{member_id}/balances", _member_path("/balances"), OWN_READ),

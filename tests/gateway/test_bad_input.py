@@ -96,6 +96,23 @@ def _nothing(_: World) -> None:
     return None
 
 
+SIGNATURE = "0x" + "11" * 65
+"""Shaped like a signature (65 bytes), the signature of nobody."""
+
+
+def _wallet_member(**wallet: Any) -> Callable[[World], Any]:
+    proof = {"address": "0x" + "ab" * 20, "nonce": 0, "deadline": 2_000_000_000}
+    return lambda w: {
+        "brand_member_id": uuid.uuid4().hex,
+        "wallet": proof | {"signature": SIGNATURE} | wallet,
+    }
+
+
+def _custody(**fields: Any) -> Callable[[World], Any]:
+    body = {"enabled": True, "nonce": 0, "deadline": 2_000_000_000, "signature": SIGNATURE}
+    return lambda w: body | fields
+
+
 CASES = [
     # Amounts: positive JSON integers below 2**53, nothing else.
     Case("deposit-of-zero", "/v1/deposits", _deposit(amount=0), 422, "validation_failed"),
@@ -399,6 +416,119 @@ CASES = [
         method="GET",
     ),
     Case("member-id-malformed", "/v1/members/alice", _nothing, 404, "not_found", method="GET"),
+    # Self-custody: wallet proofs and custody changes (docs/api.md, "Self-custody").
+    Case(
+        "wallet-address-short",
+        "/v1/members",
+        _wallet_member(address="0x1234"),
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "wallet-address-not-hex",
+        "/v1/members",
+        _wallet_member(address="0x" + "zz" * 20),
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "wallet-nonce-negative", "/v1/members", _wallet_member(nonce=-1), 422, "validation_failed"
+    ),
+    Case("wallet-nonce-text", "/v1/members", _wallet_member(nonce="0"), 422, "validation_failed"),
+    Case(
+        "wallet-deadline-fraction",
+        "/v1/members",
+        _wallet_member(deadline=1.5),
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "wallet-deadline-huge",
+        "/v1/members",
+        _wallet_member(deadline=10**30),
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "wallet-signature-short",
+        "/v1/members",
+        _wallet_member(signature="0x1234"),
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "wallet-unknown-field",
+        "/v1/members",
+        _wallet_member(enabled=False),
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "wallet-signature-of-nobody",
+        "/v1/members",
+        _wallet_member(),
+        422,
+        "invalid_signature",
+    ),
+    Case(
+        "custody-enabled-text",
+        "/v1/members/{bean}/custody",
+        _custody(enabled="true"),
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "custody-without-signature",
+        "/v1/members/{bean}/custody",
+        lambda w: {"enabled": True, "nonce": 0, "deadline": 2_000_000_000},
+        422,
+        "validation_failed",
+    ),
+    Case(
+        "custody-of-unknown-member",
+        f"/v1/members/{UNKNOWN_MEMBER}/custody",
+        _custody(),
+        404,
+        "not_found",
+    ),
+    Case(
+        "custody-of-another-brands-member",
+        "/v1/members/{sky}/custody",
+        _custody(),
+        404,
+        "not_found",
+    ),
+    Case(
+        "custody-of-a-custodial-member",
+        "/v1/members/{bean}/custody",
+        _custody(),
+        422,
+        "wallet_required",
+    ),
+    Case(
+        "custody-message-address-malformed",
+        "/v1/members/custody-message?address=0x12",
+        _nothing,
+        422,
+        "validation_failed",
+        method="GET",
+    ),
+    Case(
+        "custody-message-deadline-negative",
+        "/v1/members/custody-message?address=0x" + "ab" * 20 + "&deadline=-1",
+        _nothing,
+        422,
+        "validation_failed",
+        method="GET",
+    ),
+    Case(
+        "custody-message-enabled-not-boolean",
+        "/v1/members/custody-message?address=0x" + "ab" * 20 + "&enabled=perhaps",
+        _nothing,
+        422,
+        "validation_failed",
+        method="GET",
+    ),
     Case("unknown-route", "/v1/nothing-here", _nothing, 404, "not_found", method="GET"),
     Case("wrong-method", "/v1/deposits", _nothing, 405, "method_not_allowed", method="GET"),
 ]
