@@ -98,3 +98,30 @@ def test_concurrent_conversions_of_many_members_each_keep_their_own_figures(
         assert int(operation["result"]["amount_out"]) == expected.amount_out_points
         assert ledger.balance("bean", member["address"]) == 2_000 - amount
         assert ledger.balance("cart", member["address"]) == int(operation["result"]["amount_out"])
+
+
+def test_concurrent_checks_answer_each_conversion_for_itself(
+    api: Api, books: Books, ledger: ChainView
+) -> None:
+    # The chain checks of conversions arriving together go to the node in one batch; each
+    # answer must still be its own: a refusal for a member who lacks the points (nothing
+    # recorded), a confirmation for one who has them.
+    members = [api.funded_member("bean", 1_000) for _ in range(12)]
+    amounts = [500 if index % 2 else 5_000 for index in range(len(members))]
+
+    answers = _together(
+        len(members),
+        lambda i: api.post(
+            "/v1/conversions", conversion_body(members[i]["id"], "bean", "cart", amounts[i])
+        ),
+    )
+
+    for member, amount, answer in zip(members, amounts, answers, strict=True):
+        if amount > 1_000:
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["code"] == "insufficient_points"
+            assert [op.kind for op in books.operations_of(member["id"])] == ["deposit"]
+            assert ledger.balance("bean", member["address"]) == 1_000
+        else:
+            assert _final(api, answer)["status"] == "confirmed", answer.text
+            assert ledger.balance("bean", member["address"]) == 1_000 - amount

@@ -1,10 +1,11 @@
 """The gateway's hand-built chain calls are byte for byte what web3.py would build.
 
-The submitter encodes `convertBatch` with eth_abi and the request path encodes the
-conversion simulation the same way (web3's contract-function path was most of their CPU);
-receipts are read raw. These tests compare each against web3's own encoding of the same
-call, using the compiled exchange ABI, so a changed ABI or a wrong type string fails here
-rather than on chain.
+The submitter encodes `convertBatch` by hand and the request path encodes the conversion
+simulation the same way (web3's contract-function path was most of their CPU, then
+eth_abi's encoder); receipts are read raw and `Converted` logs decoded by hand. These tests
+compare each against web3's own encoding of the same call (using the compiled exchange ABI,
+so a changed ABI or a wrong type string fails here rather than on chain) or eth_abi's
+decoding of the same log.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_abi import encode as abi_encode
+from eth_abi.exceptions import EncodingError
 from web3 import Web3
 
 from alliance.compiler import CompileResult
 from alliance.db.models import Operation, OperationKind
-from gateway.pipeline.calls import conversion_batch_calldata, receipt_from_rpc
+from gateway.pipeline.calls import (
+    CONVERTED_DATA,
+    conversion_batch_calldata,
+    conversion_result,
+    converted_result,
+    receipt_from_rpc,
+)
 from gateway.simulation import convert_calldata
 
 EXCHANGE = "0x" + "11" * 20
@@ -81,6 +90,30 @@ def test_batch_calldata_matches_web3_when_items_are_signed(exchange: Any) -> Non
     assert "0x" + conversion_batch_calldata(operations).hex() == expected._encode_transaction_data()
 
 
+@pytest.mark.parametrize(
+    "signature_sizes", [[65, 0, 64, 1, 33], [0, 0, 32], [96]], ids=["mixed", "word", "long"]
+)
+def test_batch_calldata_matches_web3_for_signatures_of_any_length(
+    exchange: Any, signature_sizes: list[int]
+) -> None:
+    signatures = [bytes(range(1, size + 1)) for size in signature_sizes]
+    operations = [
+        _conversion(i + 1, 100 + i, "0x" + signature.hex())
+        for i, signature in enumerate(signatures)
+    ]
+
+    expected = exchange.functions.convertBatch([_request(o) for o in operations], signatures)
+
+    assert "0x" + conversion_batch_calldata(operations).hex() == expected._encode_transaction_data()
+
+
+def test_batch_calldata_refuses_what_the_abi_cannot_hold() -> None:
+    with pytest.raises(EncodingError):
+        conversion_batch_calldata([_conversion(1, -1)])
+    with pytest.raises(EncodingError):
+        conversion_batch_calldata([_conversion(1 << 256, 1)])
+
+
 def test_simulation_calldata_matches_web3(exchange: Any) -> None:
     request = (0, MEMBER, FROM_TOKEN, TO_TOKEN, 1_000, 900, 2_000_000_000)
 
@@ -105,3 +138,13 @@ def test_raw_receipt_keeps_what_settling_reads() -> None:
     assert receipt["transactionHash"].to_0x_hex() == "0x" + "aa" * 32
     assert bytes(receipt["logs"][0]["topics"][0]) == bytes.fromhex("bb" * 32)
     assert bytes(receipt["logs"][0]["data"]) == b"\x01"
+
+
+def test_converted_figures_match_eth_abis_decoding() -> None:
+    values = (TO_TOKEN, 1_000, 987, 10, 2**255, 2**96 - 1, 12_345, 65_535)
+    names = ["toToken", "amountIn", "amountOut", "feePoints", "valueIn", "rateFrom", "rateTo"]
+
+    figures = converted_result(abi_encode(CONVERTED_DATA, list(values)))
+
+    assert figures == conversion_result(dict(zip([*names, "feeBps"], values, strict=True)))
+    assert figures["value_in_units"] == str(2**255) and figures["fee_bps"] == 65_535
