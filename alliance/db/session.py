@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import collections
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +26,30 @@ def database_url(configured: str, data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'alliance.db').resolve()}"
 
 
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns as read: orjson (2-3x faster than `json`, which matters when a settlement
+    run reads millions of rows' arguments), unless its result holds a float: orjson turns
+    an integer beyond 64 bits into a float silently, so such a document (and one orjson
+    refuses: NaN, infinities) is read by `json`, which gives exactly what was stored."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return value if _float_free(value) else json.loads(text)
+
+
+def _float_free(value: Any) -> bool:
+    # Plain loops, not all(...) over a generator: this runs once per row read.
+    items = value.values() if type(value) is dict else value if type(value) is list else None
+    if items is None:
+        return type(value) is not float
+    for item in items:
+        kind = type(item)
+        if kind is float or ((kind is dict or kind is list) and not _float_free(item)):
+            return False
+    return True
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for the backend."""
     if url.startswith("sqlite"):
@@ -32,11 +58,14 @@ def make_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=32,
             max_overflow=64,
+            json_deserializer=json_loads,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=20, max_overflow=20, pool_pre_ping=True, json_deserializer=json_loads
+    )
 
 
 SQLITE_BEGIN_OPTION = "sqlite_begin"
