@@ -23,7 +23,7 @@ this size; regenerate it instead.
 
 Run: .venv/bin/python bench/settlement_day.py [--conversions 1000000] [--members 1000000]
      [--dir /tmp/settlement-day] [--runs N] [--rerun] [--warm-index] [--profile FILE]
-     [--wait-for FILE] [--attach PORT --anvil-pid PID]
+     [--wait-for FILE] [--attach PORT --anvil-pid PID] [--keep-chain]
 """
 
 from __future__ import annotations
@@ -647,11 +647,12 @@ def progress(text: str) -> None:
 
 STEP_TARGETS = (
     # (module, attribute, step name): functions close_period calls, timed in place
-    ("settlement.run", "period_events", "read_period_events"),
+    ("settlement.run", "period_pass", "read_and_match_events"),
     ("settlement.run", "prove_index", "prove_index"),
     ("settlement.run", "replay_transfers", "replay_balances"),
     ("settlement.run", "check_balances", "check_balances"),
-    ("settlement.run", "frozen_reconciliation", "reconcile"),
+    ("settlement.run", "reconciled_period", "reconcile"),
+    ("settlement.risk", "replay_risk", "replay_lots_and_fraud_records"),
     ("settlement.risk", "expiry_step", "expiry"),
     ("settlement.risk", "fraud_step", "fraud"),
     ("settlement.run", "build_statements", "statements"),
@@ -731,15 +732,16 @@ def run_once(
 
             profiler = Profiler(interval=0.01)
             profiler.start()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = run.close_period(context, day, alerts_hook=hook)
-        total = time.perf_counter() - started
+        total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         if profiler is not None and profile is not None:
             profiler.stop()
             profile.write_text(profiler.output_html())
             progress(profiler.output_text(unicode=True, color=False, show_all=False)[:20_000])
         results["first_run"] = {
             "total_s": round(total, 1),
+            "cpu_s": round(cpu, 1),
             "steps_s": {step: round(seconds, 1) for step, seconds in timings.items()},
             "peak_rss_mib": round(peak_rss_mib()),
             "anvil_rss_mib": round(anvil.rss_mib()),
@@ -824,6 +826,7 @@ def print_table(summary: dict[str, Any], results: dict[str, Any]) -> None:
     for step, seconds in first["steps_s"].items():
         print(f"{step:<22}{seconds:>10.1f}")
     print(f"{'total':<22}{first['total_s']:>10.1f}")
+    print(f"{'CPU of the close':<22}{first['cpu_s']:>10.1f}")
     print(f"peak RSS {first['peak_rss_mib']} MiB (Anvil {first['anvil_rss_mib']} MiB)")
 
 
@@ -849,6 +852,11 @@ def main() -> None:
         type=int,
         help="run against the Anvil of an earlier generation still up on this port "
         "(with --anvil-pid and the same --dir); it is stopped at the end",
+    )
+    parser.add_argument(
+        "--keep-chain",
+        action="store_true",
+        help="leave Anvil running at the end (for later --attach runs)",
     )
     parser.add_argument("--run-once", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rpc-port", type=int, help=argparse.SUPPRESS)
@@ -885,7 +893,10 @@ def main() -> None:
             print(json.dumps({"day": summary, **results}, indent=2), flush=True)
             print_table(summary, results)
     finally:
-        anvil.stop()
+        if arguments.keep_chain:
+            progress(f"Anvil left running: --attach {anvil.port} --anvil-pid {anvil.process.pid}")
+        else:
+            anvil.stop()
 
 
 if __name__ == "__main__":

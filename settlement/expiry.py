@@ -96,10 +96,10 @@ def policies_of(config: AllianceConfig) -> dict[str, ExpiryPolicy]:
 # ---------------------------------------------------------------------------- pure
 
 
-def movements(event: ChainEvent, times: Mapping[int, datetime], brand: str) -> Iterator[Movement]:
-    """The balance changes of a brand token's `Transfer`: a debit of the sender, a credit of
-    the recipient (mints and burns have only one side)."""
-    at, amount = times[event.block_number], int(event.args["value"])
+def movements(event: ChainEvent, at: datetime, brand: str) -> Iterator[Movement]:
+    """The balance changes of a brand token's `Transfer` mined at `at`: a debit of the
+    sender, a credit of the recipient (mints and burns have only one side)."""
+    amount = int(event.args["value"])
     sender, recipient = event.args["from"].lower(), event.args["to"].lower()
     if sender != ZERO_ADDRESS:
         yield Movement(sender, brand, amount, False, at, event.position)
@@ -107,22 +107,36 @@ def movements(event: ChainEvent, times: Mapping[int, datetime], brand: str) -> I
         yield Movement(recipient, brand, amount, True, at, event.position)
 
 
+class LotReplay:
+    """Every member's lots, and the (brand, request id) of every `PointsBurned`, one event
+    at a time (in chain order), so one pass over the events can feed it and the fraud
+    records together (`settlement.risk`)."""
+
+    def __init__(self, token_brand: Mapping[str, str]) -> None:
+        self.token_brand = token_brand
+        """token address (lower-case) → brand code"""
+        self.holdings: Holdings = {}
+        self.burned: set[tuple[str, int]] = set()
+
+    def add(self, event: ChainEvent, at: datetime) -> None:
+        """The next event, mined at `at` (events other than `EVENT_NAMES` are ignored)."""
+        brand = self.token_brand.get(event.address.lower())
+        if brand is None:
+            return
+        if event.name == "Transfer":
+            build_holdings(movements(event, at, brand), self.holdings)
+        elif event.name == "PointsBurned":
+            self.burned.add((brand, int(event.args["requestId"])))
+
+
 def replay(
     events: Iterable[ChainEvent], times: Mapping[int, datetime], token_brand: Mapping[str, str]
-) -> tuple[Holdings, set[tuple[str, int]]]:
-    """One pass over the events (in chain order): every member's lots, and the (brand,
-    request id) of every `PointsBurned`."""
-    holdings: Holdings = {}
-    burned: set[tuple[str, int]] = set()
+) -> LotReplay:
+    """One pass over the events (in chain order) through a `LotReplay`."""
+    lots = LotReplay(token_brand)
     for event in events:
-        brand = token_brand.get(event.address.lower())
-        if brand is None:
-            continue
-        if event.name == "Transfer":
-            build_holdings(movements(event, times, brand), holdings)
-        elif event.name == "PointsBurned":
-            burned.add((brand, int(event.args["requestId"])))
-    return holdings, burned
+        lots.add(event, times[event.block_number])
+    return lots
 
 
 def burns_due(
@@ -308,10 +322,37 @@ def run_expiry(
     `PointsBurned` of the brand tokens up to the closing block, in chain order). Safe to
     repeat, and to repeat after a crash at any point."""
     lower = {address.lower(): brand for address, brand in token_brand.items()}
-    holdings, burned = replay(events, times, lower)
+    return expire(
+        sessions,
+        replay(events, times, lower),
+        period_id=period_id,
+        now=now,
+        policies=policies,
+        settings=settings,
+        create_operation=create_operation,
+        notify=notify,
+        after_batch=after_batch,
+    )
+
+
+def expire(
+    sessions: sessionmaker[Session],
+    lots: LotReplay,
+    *,
+    period_id: int,
+    now: datetime,
+    policies: dict[str, ExpiryPolicy],
+    settings: ExpirySettings,
+    create_operation: CreateOperation,
+    notify: Notify,
+    after_batch: AfterBatch | None = None,
+) -> ExpiryResult:
+    """Warn and burn for the period ending at `now`, from lots replayed to its closing
+    block (see `run_expiry`)."""
+    holdings = lots.holdings
     since = now - timedelta(days=settings.in_flight_lookback_days)
     with sessions() as session:
-        in_flight = in_flight_burns(session, burned, since)
+        in_flight = in_flight_burns(session, lots.burned, since)
     due = burns_due(holdings, policies, now, in_flight)
     created = _create_in_batches(sessions, period_id, due, settings, create_operation, after_batch)
     soon = expiring_lots(holdings, policies, now, settings.warning_days)

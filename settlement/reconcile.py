@@ -73,15 +73,19 @@ EXPECTED_EVENT = {
 """The event each kind of gateway operation produces."""
 
 
-def match_events(
-    period_events: Iterable[ChainRecord], gateway: Mapping[tuple[str, int], GatewayRecord]
-) -> list[Finding]:
-    """Events of the period against the gateway's operations with the same request id:
-    unknown to the gateway (no operation, or one the gateway thinks failed), or a
-    different member, brand or amount."""
+def agrees(event: ChainRecord, record: GatewayRecord | None) -> bool:
+    """The operation claims the event and records exactly what happened."""
+    return (
+        record is not None and record.status in MATCHED_STATUSES and not _differences(event, record)
+    )
+
+
+def match_events(pairs: Iterable[tuple[ChainRecord, GatewayRecord | None]]) -> list[Finding]:
+    """Events of the period, each with the gateway operation of its request id at its
+    contract (None if there is none): unknown to the gateway (no operation, or one the
+    gateway thinks failed), or a different member, brand or amount."""
     findings = []
-    for event in period_events:
-        record = gateway.get((event.contract, event.request_id))
+    for event, record in pairs:
         if record is None or record.status not in MATCHED_STATUSES:
             findings.append(_unknown(event, record))
             continue
@@ -135,11 +139,9 @@ def _differences(event: ChainRecord, record: GatewayRecord) -> dict[str, list[st
     return {name: [ours, theirs] for name, (ours, theirs) in pairs.items() if ours != theirs}
 
 
-def missing_on_chain(
-    gateway: Iterable[GatewayRecord], on_chain: set[tuple[str, int]]
-) -> list[Finding]:
+def missing_on_chain(unseen: Iterable[GatewayRecord]) -> list[Finding]:
     """Operations the gateway recorded as sent or confirmed whose request id the chain
-    never saw (up to the index checkpoint): lost transactions or lost receipts."""
+    never saw (`unseen`: up to the index checkpoint): lost transactions or lost receipts."""
     return [
         Finding(
             DiscrepancyKind.MISSING_ON_CHAIN,
@@ -154,9 +156,8 @@ def missing_on_chain(
                 "amount": str(record.amount),
             },
         )
-        for record in gateway
+        for record in unseen
         if record.status in MATCHED_STATUSES
-        and (record.contract, record.request_id) not in on_chain
     ]
 
 

@@ -5,17 +5,18 @@ Reads stream in chain order; nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.db.models import ChainTransaction, Operation
 from alliance.db.settlement import chain_events_table
 from alliance.netting import Conversion
 from alliance.statements import PeriodActivity
+from settlement import reconcile
 from settlement.reconcile import ChainRecord, GatewayRecord
 
 REQUEST_EVENTS = ("PointsMinted", "PointsBurned", "Converted", "Gifted")
@@ -43,20 +44,52 @@ class Addresses:
 
 
 @dataclass
-class PeriodEvents:
-    """The period's request-carrying events, summed (activity) and listed (for matching)."""
+class PeriodPass:
+    """What one pass over the period's request-carrying events found."""
 
     activity: PeriodActivity
-    chain_records: list[ChainRecord]
-    on_chain: set[tuple[str, int]]
-    """(contract, request id) of every request-carrying event from the opening block to
+    """The period's events (opening to closing block), summed for the statements."""
+    matched: list[tuple[ChainRecord, GatewayRecord | None]]
+    """Each period event whose operation disagrees with it or does not claim it (events
+    that agree with their operation are not kept: a busy day has millions)."""
+    seen: OperationIds
+    """Operations of the reconciled id range whose event the chain has, opening block to
     the index checkpoint (a request may land after the close yet before the check)."""
 
 
-def period_events(
-    factory: sessionmaker[Session], addresses: Addresses, opening: int, closing: int, until: int
-) -> PeriodEvents:
-    """Read [opening, until] once: events up to `closing` are the period's."""
+class OperationIds:
+    """A set of operation ids in (low, high] as a bitmap: two million ids are 250 kB, where
+    a set of them would take a hundred MB."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low
+        self.high = high
+        self.bits = bytearray((max(high - low, 0) + 7) // 8)
+
+    def __contains__(self, operation_id: object) -> bool:
+        if not isinstance(operation_id, int) or not self.low < operation_id <= self.high:
+            return False
+        offset = operation_id - self.low - 1
+        return bool(self.bits[offset >> 3] & (1 << (offset & 7)))
+
+    def add(self, operation_id: int) -> None:
+        if self.low < operation_id <= self.high:
+            offset = operation_id - self.low - 1
+            self.bits[offset >> 3] |= 1 << (offset & 7)
+
+
+def period_pass(
+    factory: sessionmaker[Session],
+    addresses: Addresses,
+    opening: int,
+    closing: int,
+    until: int,
+    reconciled: tuple[int, int] | None,
+) -> PeriodPass:
+    """Read the request-carrying events of [opening, until] once, each joined to the
+    gateway operation with its request id: events up to `closing` are the period's and are
+    summed; with `reconciled` = (low, high), each is also matched to its operation, and the
+    operations of (low, high] seen on chain are noted. Neither side is held in memory."""
     table = chain_events_table
     statement = (
         select(
@@ -68,7 +101,14 @@ def period_events(
             table.c.account,
             table.c.amount,
             table.c.args,
+            *_operation_columns(),
         )
+        .select_from(table)
+        .outerjoin(
+            Operation,
+            and_(Operation.request_id == table.c.request_id, Operation.kind.in_(GATEWAY_KINDS)),
+        )
+        .outerjoin(ChainTransaction, ChainTransaction.id == Operation.transaction_id)
         .where(
             table.c.name.in_(REQUEST_EVENTS),
             table.c.block_number >= opening,
@@ -77,15 +117,51 @@ def period_events(
         .order_by(table.c.block_number, table.c.log_index)
         .execution_options(yield_per=STREAM_ROWS)
     )
-    result = PeriodEvents(PeriodActivity(), [], set())
+    low, high = reconciled or (0, 0)
+    result = PeriodPass(PeriodActivity(), [], OperationIds(low, high))
     with factory() as session:
         for row in session.connection().execute(statement):
-            record = chain_record(row, addresses)
-            result.on_chain.add((record.contract, record.request_id))
             if row.block_number <= closing:
-                result.chain_records.append(record)
                 _add_activity(result.activity, row, addresses)
+            if reconciled is None:
+                continue
+            event = chain_record(row, addresses)
+            record = None if row.op_id is None else _gateway_record(row, addresses)
+            if record is not None and record.contract != event.contract:
+                record = None  # the same request id at another contract: not this operation
+            if record is not None:
+                result.seen.add(record.operation_id)
+            if row.block_number <= closing and not reconcile.agrees(event, record):
+                result.matched.append((event, record))
     return result
+
+
+def unseen_operations(
+    factory: sessionmaker[Session], addresses: Addresses, seen: OperationIds
+) -> list[GatewayRecord]:
+    """The operations of (seen.low, seen.high] that claim to be on chain (sent or
+    confirmed) but are not in `seen`."""
+    candidates = (
+        select(Operation.id)
+        .where(
+            Operation.id > seen.low,
+            Operation.id <= seen.high,
+            Operation.kind.in_(GATEWAY_KINDS),
+            Operation.request_id.is_not(None),
+            Operation.status.in_(reconcile.MATCHED_STATUSES),
+        )
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    with factory() as session:
+        unseen = [i for i in session.connection().execute(candidates).scalars() if i not in seen]
+        records: list[GatewayRecord] = []
+        for start in range(0, len(unseen), LOOKUP_CHUNK):
+            chunk = unseen[start : start + LOOKUP_CHUNK]
+            statement = _operations_statement().where(Operation.id.in_(chunk))
+            records += [
+                _gateway_record(r, addresses) for r in session.connection().execute(statement)
+            ]
+    return sorted(records, key=lambda record: record.operation_id)
 
 
 def chain_record(row: Any, addresses: Addresses) -> ChainRecord:
@@ -132,77 +208,53 @@ def _add_activity(activity: PeriodActivity, row: Any, addresses: Addresses) -> N
         )
 
 
+def _operation_columns() -> tuple[Any, ...]:
+    """An operation's columns as `_gateway_record` reads them (labelled: they sit beside an
+    event's columns in `period_pass`)."""
+    return (
+        Operation.id.label("op_id"),
+        Operation.request_id.label("op_request_id"),
+        Operation.kind.label("op_kind"),
+        Operation.status.label("op_status"),
+        Operation.brand_code.label("op_brand_code"),
+        Operation.params.label("op_params"),
+        Operation.result.label("op_result"),
+        ChainTransaction.tx_hash.label("op_tx_hash"),
+    )
+
+
 def _operations_statement() -> Any:
     return (
-        select(
-            Operation.id,
-            Operation.request_id,
-            Operation.kind,
-            Operation.status,
-            Operation.brand_code,
-            Operation.params,
-            Operation.result,
-            ChainTransaction.tx_hash,
-        )
+        select(*_operation_columns())
         .outerjoin(ChainTransaction, ChainTransaction.id == Operation.transaction_id)
         .where(Operation.kind.in_(GATEWAY_KINDS), Operation.request_id.is_not(None))
     )
 
 
-def gateway_records(
-    factory: sessionmaker[Session], addresses: Addresses, low_id: int, high_id: int
-) -> dict[tuple[str, int], GatewayRecord]:
-    """Operations with ids in (low_id, high_id], keyed by (contract, request id)."""
-    statement = _operations_statement().where(Operation.id > low_id, Operation.id <= high_id)
-    with factory() as session:
-        # Plain Core rows, not ORM loading: a night's million operations read 2x faster.
-        rows = session.connection().execute(statement.execution_options(yield_per=STREAM_ROWS))
-        return {
-            (r.contract, r.request_id): r for r in (_gateway_record(x, addresses) for x in rows)
-        }
-
-
-def gateway_records_by_request(
-    factory: sessionmaker[Session], addresses: Addresses, request_ids: Iterable[int]
-) -> dict[tuple[str, int], GatewayRecord]:
-    """Operations with the given request ids (from any period)."""
-    # Operation ids are 64-bit; a larger request id was never the gateway's.
-    wanted = sorted({request_id for request_id in request_ids if request_id < 2**63})
-    found: dict[tuple[str, int], GatewayRecord] = {}
-    with factory() as session:
-        for start in range(0, len(wanted), LOOKUP_CHUNK):
-            chunk = wanted[start : start + LOOKUP_CHUNK]
-            statement = _operations_statement().where(Operation.request_id.in_(chunk))
-            for row in session.connection().execute(statement):
-                record = _gateway_record(row, addresses)
-                found[(record.contract, record.request_id)] = record
-    return found
-
-
 def _gateway_record(row: Any, addresses: Addresses) -> GatewayRecord:
-    p, kind = row.params, row.kind
+    p, kind = row.op_params, row.op_kind
     if kind == "conversion":
         contract, brand, account = addresses.exchange, p["from_brand"], p["member_address"]
         amount = int(p["amount_in"])
-        amount_out = int(row.result["amount_out"]) if row.result else None
+        amount_out = int(row.op_result["amount_out"]) if row.op_result else None
     elif kind == "gift":
         contract, brand, account = addresses.exchange, p["brand"], p["from_address"]
         amount, amount_out = int(p["amount"]), None
     else:
-        brand = p.get("token_brand", row.brand_code)
+        brand = p.get("token_brand", row.op_brand_code)
         contract, account = addresses.brand_token[brand], p["member_address"]
         amount, amount_out = int(p["amount"]), None
     return GatewayRecord(
-        operation_id=row.id,
+        operation_id=row.op_id,
         contract=contract,
-        request_id=row.request_id,
+        request_id=row.op_request_id,
         kind=kind,
-        status=row.status,
+        status=row.op_status,
         brand_code=brand,
         account=account,
         amount=amount,
         amount_out=amount_out,
-        transaction_hash=row.tx_hash,
+        transaction_hash=row.op_tx_hash,
     )
 
 

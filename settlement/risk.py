@@ -13,12 +13,14 @@ statements are built and anchored. The hook:
    stored alerts are returned for `alerts.json`, the report and the statements' per-brand
    alert counts (each alert counts once for each brand it involves).
 
-Both read only the indexed events up to the closing block and write only by natural keys,
-so a re-run of the period finds the same alerts and asks for no second burn.
+Both read only the indexed events up to the closing block, in one pass that feeds the lots
+and the fraud records together (`replay_risk`), and write only by natural keys, so a
+re-run of the period finds the same alerts and asks for no second burn.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from alliance.db.session import unit_of_work
@@ -28,58 +30,78 @@ from gateway.services.operations import create_operation
 from gateway.webhooks import enqueue_brand_event
 from settlement.context import SettlementContext
 from settlement.expiry import EVENT_NAMES as EXPIRY_EVENTS
-from settlement.expiry import ExpiryResult, ExpirySettings, policies_of, run_expiry
-from settlement.fraud.run import period_of, run_fraud_checks, stored_alert_documents
+from settlement.expiry import ExpiryResult, ExpirySettings, LotReplay, expire, policies_of
+from settlement.fraud.inputs import EVENT_NAMES as FRAUD_EVENTS
+from settlement.fraud.inputs import FraudReplay
+from settlement.fraud.run import period_of, raise_alerts, stored_alert_documents
 from settlement.fraud.settings import FraudSettings
 from settlement.history import stored_block_times, stored_events
 from settlement.lots import ExpiryPolicy
 from settlement.period import PeriodWindow
 from settlement.run import AlertsHook
 
+RISK_EVENTS = tuple(dict.fromkeys(FRAUD_EVENTS + EXPIRY_EVENTS))
+"""What the expiry lots and the fraud records read, in one pass."""
+
+
+@dataclass
+class RiskReplay:
+    """The expiry lots and the fraud records, replayed together to a closing block."""
+
+    lots: LotReplay
+    fraud: FraudReplay
+
+
+def replay_risk(
+    context: SettlementContext, window: PeriodWindow, fraud_settings: FraudSettings
+) -> RiskReplay:
+    """One pass over the indexed events from the deployment to the closing block, feeding
+    both the expiry lots and the fraud records (each used to read every event itself)."""
+    lower = {address.lower(): brand for address, brand in context.addresses.token_brand.items()}
+    period = period_of(window.period_id, window.start_timestamp, window.end_timestamp)
+    replay = RiskReplay(
+        LotReplay(lower), FraudReplay(lower, period, context.settings.zone, fraud_settings)
+    )
+    deploy_block, closing = context.manifest.deploy_block, window.closing_block
+    with context.factory() as session:
+        times = stored_block_times(session, context.rpc, RISK_EVENTS, deploy_block, closing)
+        for event in stored_events(session, RISK_EVENTS, deploy_block, closing):
+            at = times[event.block_number]
+            if event.name in EXPIRY_EVENTS:
+                replay.lots.add(event, at)
+            replay.fraud.add(event, at)
+    return replay
+
 
 def expiry_step(
     context: SettlementContext,
     window: PeriodWindow,
+    lots: LotReplay,
     policies: dict[str, ExpiryPolicy],
     settings: ExpirySettings,
 ) -> ExpiryResult:
     """Warn and burn for the period (see the module docstring)."""
-    deploy_block = context.manifest.deploy_block
     period = period_of(window.period_id, window.start_timestamp, window.end_timestamp)
-    with context.factory() as session:
-        times = stored_block_times(
-            session, context.rpc, EXPIRY_EVENTS, deploy_block, window.closing_block
-        )
-        events = stored_events(session, EXPIRY_EVENTS, deploy_block, window.closing_block)
-        return run_expiry(
-            context.factory,
-            events,
-            times,
-            token_brand=context.addresses.token_brand,
-            period_id=window.period_id,
-            now=period.end,
-            policies=policies,
-            settings=settings,
-            create_operation=create_operation,
-            notify=enqueue_brand_event,
-        )
+    return expire(
+        context.factory,
+        lots,
+        period_id=window.period_id,
+        now=period.end,
+        policies=policies,
+        settings=settings,
+        create_operation=create_operation,
+        notify=enqueue_brand_event,
+    )
 
 
 def fraud_step(
-    context: SettlementContext, window: PeriodWindow, settings: FraudSettings
+    context: SettlementContext,
+    window: PeriodWindow,
+    fraud: FraudReplay,
+    settings: FraudSettings,
 ) -> list[dict[str, Any]]:
     """Run the rules, store new alerts, and return the period's alert documents."""
-    run_fraud_checks(
-        context.factory,
-        context.rpc,
-        token_brand=context.addresses.token_brand,
-        period=period_of(window.period_id, window.start_timestamp, window.end_timestamp),
-        zone=context.settings.zone,
-        deploy_block=context.manifest.deploy_block,
-        closing_block=window.closing_block,
-        settings=settings,
-        notify=enqueue_brand_event,
-    )
+    raise_alerts(context.factory, fraud.inputs(), settings, enqueue_brand_event)
     with unit_of_work(context.factory) as session:
         return stored_alert_documents(session, window.period_id)
 
@@ -96,7 +118,8 @@ def risk_hook(
     expiry_settings = expiry or ExpirySettings()
 
     def hook(context: SettlementContext, window: PeriodWindow) -> list[dict[str, Any]]:
-        expiry_step(context, window, policies, expiry_settings)
-        return fraud_step(context, window, fraud_settings)
+        replay = replay_risk(context, window, fraud_settings)
+        expiry_step(context, window, replay.lots, policies, expiry_settings)
+        return fraud_step(context, window, replay.fraud, fraud_settings)
 
     return hook

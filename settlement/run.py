@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from alliance.bulkgc import bulk_gc
 from alliance.db.session import unit_of_work
 from alliance.db.settlement import (
     BrandReport,
@@ -36,6 +38,7 @@ from alliance.db.settlement import (
 from alliance.merkle import BalancesTree
 from alliance.statements import (
     BrandInfo,
+    PeriodActivity,
     PeriodFacts,
     build_statements,
     canonical_bytes,
@@ -44,19 +47,17 @@ from alliance.statements import (
 )
 from settlement import reconcile
 from settlement.anchoring import Anchorer
-from settlement.balances import BalanceReader, replay_transfers
+from settlement.balances import BalanceReader, ReplayedBalances, replay_transfers
 from settlement.context import SettlementContext
 from settlement.errors import BalancesDoNotMatch, IndexIncomplete, PeriodNotClosable
 from settlement.failpoints import AFTER_RECONCILE, BEFORE_OUTPUTS, failpoint
 from settlement.outputs import period_dir, write_outputs
 from settlement.period import PeriodWindow, locate_period, period_id_of
 from settlement.records import (
-    Addresses,
     balances_to_read,
-    gateway_records,
-    gateway_records_by_request,
     operations_high_water,
-    period_events,
+    period_pass,
+    unseen_operations,
 )
 
 BALANCE_CHECK_CHUNK = 50_000
@@ -91,6 +92,11 @@ def close_period(
     context: SettlementContext, day: date, *, alerts_hook: AlertsHook = no_alerts
 ) -> RunResult:
     """Close the period of `day` (see the module docstring)."""
+    with bulk_gc():
+        return _close_period(context, day, alerts_hook)
+
+
+def _close_period(context: SettlementContext, day: date, alerts_hook: AlertsHook) -> RunResult:
     settings = context.settings
     checkpoint = context.indexer.sync()
     window = locate_period(
@@ -101,17 +107,22 @@ def close_period(
         confirmed_head=checkpoint,
     )
     prove_index(context, window, checkpoint)
-    events = period_events(
-        context.factory, context.addresses, window.opening_block, window.closing_block, checkpoint
-    )
     tokens = sorted(context.addresses.token_brand)
     replayed = replay_transfers(context.factory, tokens, window.opening_block, window.closing_block)
     closing_supply = context.indexer.total_supplies(tokens, window.closing_block)
     opening_supply = context.indexer.total_supplies(tokens, window.opening_block - 1)
-    check_balances(context, window, replayed, closing_supply)
+    totals = supply_findings(replayed, closing_supply)
+    expected = moved_balances(replayed)
     root = BalancesTree.from_balances(replayed.holdings()).root
     del replayed  # The largest structure of the run; free it before reconciliation.
-    run = frozen_reconciliation(context, window, events, closing_supply)
+    with ThreadPoolExecutor(1, thread_name_prefix="balance-check") as pool:
+        # Reading two million balances is mostly the node's work: it runs beside the pass
+        # over the period's events, and must pass before the reconciliation is frozen.
+        check = pool.submit(check_balances, context, window, expected, totals)
+        del expected
+        run, activity = reconciled_period(
+            context, window, checkpoint, closing_supply, before_freezing=check.result
+        )
     discrepancies = stored_discrepancies(context.factory, window.period_id)
     alerts = alerts_hook(context, window)
     code = context.addresses.token_brand
@@ -130,7 +141,7 @@ def close_period(
         discrepancies=_count_by_brand(discrepancies),
         alerts=_count_by_brand(alerts),
     )
-    document = build_statements(facts, events.activity)
+    document = build_statements(facts, activity)
     failures = tie_out_failures(document)
     assert not failures, f"statements do not tie out after a proven index: {failures}"
     data = canonical_bytes(document)
@@ -197,31 +208,47 @@ def prove_index(context: SettlementContext, window: PeriodWindow, checkpoint: in
         raise IndexIncomplete(findings)
 
 
-def check_balances(
-    context: SettlementContext,
-    window: PeriodWindow,
-    replayed: Any,
-    closing_supply: Mapping[str, int],
-) -> None:
-    """Replayed balances against totalSupply and balanceOf at the closing block."""
-    findings = [
+def supply_findings(replayed: ReplayedBalances, closing_supply: Mapping[str, int]) -> list[str]:
+    """Tokens whose replayed balances do not add up to their `totalSupply`."""
+    return [
         f"{token}: replayed total {replayed.total(token)}, totalSupply {supply}"
         for token, supply in closing_supply.items()
         if replayed.total(token) != supply
     ]
-    holdings = balances_to_read(replayed.moved)
+
+
+def moved_balances(replayed: ReplayedBalances) -> list[tuple[str, str, int]]:
+    """(token, account, replayed balance) of every holding that moved in the period, in a
+    stable order: what `check_balances` compares with the chain."""
+    return [
+        (token, account, replayed.balances[token].get(account, 0))
+        for token, account in balances_to_read(replayed.moved)
+    ]
+
+
+def check_balances(
+    context: SettlementContext,
+    window: PeriodWindow,
+    expected: Sequence[tuple[str, str, int]],
+    totals: Sequence[str],
+) -> None:
+    """Replayed balances against `balanceOf` at the closing block (and the supply totals
+    found by `supply_findings`): any difference stops the run."""
     reader = BalanceReader(context.rpc, context.lens, context.settings.balance_batch_size)
     drift: list[reconcile.Finding] = []
     # In chunks: two dicts over every holding that moved (millions on a busy day) would
     # double the run's peak memory for no gain in what is found.
-    for start in range(0, len(holdings), BALANCE_CHECK_CHUNK):
-        chunk = holdings[start : start + BALANCE_CHECK_CHUNK]
-        on_chain = dict(zip(chunk, reader.read(chunk, window.closing_block), strict=True))
-        flat = {(t, a): replayed.balances[t].get(a, 0) for t, a in chunk}
+    for start in range(0, len(expected), BALANCE_CHECK_CHUNK):
+        chunk = expected[start : start + BALANCE_CHECK_CHUNK]
+        holdings = [(token, account) for token, account, _ in chunk]
+        on_chain = dict(zip(holdings, reader.read(holdings, window.closing_block), strict=True))
+        flat = {(token, account): balance for token, account, balance in chunk}
         drift += reconcile.balance_drift(flat, on_chain, context.addresses.token_brand)
-    if findings or drift:
+    if totals or drift:
         record_blocking(context.factory, window.period_id, drift)
-        raise BalancesDoNotMatch(window.period_id, findings + [str(d.evidence) for d in drift[:10]])
+        raise BalancesDoNotMatch(
+            window.period_id, [*totals, *(str(d.evidence) for d in drift[:10])]
+        )
 
 
 def record_blocking(
@@ -254,29 +281,44 @@ def _rows(period_id: int, findings: Sequence[reconcile.Finding]) -> list[Discrep
     ]
 
 
-def frozen_reconciliation(
+def reconciled_period(
     context: SettlementContext,
     window: PeriodWindow,
-    events: Any,
+    checkpoint: int,
     closing_supply: Mapping[str, int],
-) -> SettlementRun:
-    """The run row with its reconciliation frozen: done now on the first run, reused after."""
+    *,
+    before_freezing: Callable[[], object] = lambda: None,
+) -> tuple[SettlementRun, PeriodActivity]:
+    """The period's activity, and its run row with the reconciliation frozen: done now on
+    the first run, reused after. One pass over the period's events either way;
+    `before_freezing` runs after it and may stop the run before anything is written."""
     with context.factory() as session:
         run = session.get(SettlementRun, window.period_id)
+    opening, closing = window.opening_block, window.closing_block
     if run is not None and run.status != RunStatus.STARTED:
-        if (run.opening_block, run.closing_block) != (window.opening_block, window.closing_block):
+        if (run.opening_block, run.closing_block) != (opening, closing):
             raise PeriodNotClosable(
                 window.period_id,
                 f"recorded as blocks {run.opening_block}-{run.closing_block}, now "
-                f"{window.opening_block}-{window.closing_block}",
+                f"{opening}-{closing}",
             )
-        return run
+        scan = period_pass(context.factory, context.addresses, opening, closing, checkpoint, None)
+        before_freezing()
+        return run, scan.activity
     low = previous_high_water(context.factory, window.period_id)
     young_before = datetime.now().astimezone() - timedelta(seconds=context.settings.pending_grace_s)
     high = operations_high_water(context.factory, low, young_before)
-    findings, reported = reconcile_period(
-        context, window.period_id, events, closing_supply, low, high
+    scan = period_pass(
+        context.factory, context.addresses, opening, closing, checkpoint, (low, high)
     )
+    before_freezing()
+    findings = reconcile.match_events(scan.matched)
+    unseen = unseen_operations(context.factory, context.addresses, scan.seen)
+    findings += reconcile.missing_on_chain(unseen)
+    code = context.addresses.token_brand
+    reported = brand_reports(context.factory, window.period_id)
+    supply_by_brand = {code[t]: supply for t, supply in closing_supply.items()}
+    findings += reconcile.brand_total_mismatches(reported, supply_by_brand)
     with unit_of_work(context.factory) as session:
         session.execute(delete(Discrepancy).where(Discrepancy.period_id == window.period_id))
         session.add_all(_rows(window.period_id, findings))
@@ -284,35 +326,12 @@ def frozen_reconciliation(
             period_id=window.period_id
         )
         run.status = RunStatus.RECONCILED
-        run.opening_block, run.closing_block = window.opening_block, window.closing_block
+        run.opening_block, run.closing_block = opening, closing
         run.reported_liability = {brand: str(points) for brand, points in reported.items()}
         run.operations_high_water = high
         session.add(run)
     failpoint(AFTER_RECONCILE)
-    return run
-
-
-def reconcile_period(
-    context: SettlementContext,
-    period_id: int,
-    events: Any,
-    closing_supply: Mapping[str, int],
-    low: int,
-    high: int,
-) -> tuple[list[reconcile.Finding], dict[str, int]]:
-    addresses: Addresses = context.addresses
-    gateway = gateway_records(context.factory, addresses, low, high)
-    unmatched = [
-        r.request_id for r in events.chain_records if (r.contract, r.request_id) not in gateway
-    ]
-    others = gateway_records_by_request(context.factory, addresses, unmatched)
-    findings = reconcile.match_events(events.chain_records, {**others, **gateway})
-    findings += reconcile.missing_on_chain(gateway.values(), events.on_chain)
-    code = addresses.token_brand
-    reported = brand_reports(context.factory, period_id)
-    supply_by_brand = {code[t]: s for t, s in closing_supply.items()}
-    findings += reconcile.brand_total_mismatches(reported, supply_by_brand)
-    return findings, reported
+    return run, scan.activity
 
 
 def brand_reports(factory: sessionmaker[Session], period_id: int) -> dict[str, int]:

@@ -56,6 +56,64 @@ class _Replay:
     maxima: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
+class FraudReplay:
+    """`fraud_inputs` one event at a time, so one pass over the events can feed it and the
+    expiry lots together (`settlement.risk`)."""
+
+    def __init__(
+        self,
+        token_brand: Mapping[str, str],
+        period: Period,
+        zone: tzinfo,
+        settings: FraudSettings,
+    ) -> None:
+        self.token_brand = token_brand
+        self.period = period
+        self.zone = zone
+        self.state = _Replay()
+        self.day = period.start.astimezone(zone).date().toordinal()
+        self.first_day = self.day - settings.spike_window_days
+        self.lookback = period.start - timedelta(seconds=settings.round_trip_window_s)
+        self._block = -1
+        self._local_day = 0
+
+    def add(self, event: ChainEvent, at: datetime) -> None:
+        """The next event in chain order, mined at `at`."""
+        if event.name == "Transfer":
+            if event.address.lower() in self.token_brand:
+                if event.block_number != self._block:
+                    # A block's events share its time: its local day is worked out once.
+                    self._block = event.block_number
+                    self._local_day = at.astimezone(self.zone).date().toordinal()
+                _transfer(self.state, event, at, self.token_brand, self._local_day, self.first_day)
+            return
+        if event.name in _RECENT_ONLY and at < self.lookback:
+            return  # older movements matter only through balances (streamed, not kept)
+        handler = _HANDLERS.get(event.name)
+        if handler is not None:
+            handler(self.state, event, at, self.token_brand)
+
+    def inputs(self) -> FraudInputs:
+        """The rules' records, once every event up to the closing block was added."""
+        replay, period, lookback = self.state, self.period, self.lookback
+        return FraudInputs(
+            period=period,
+            day=self.day,
+            conversions=tuple(c for c in replay.conversions if lookback <= c.at < period.end),
+            gifts=tuple(g for g in replay.gifts if period.contains(g.at)),
+            balances=tuple(
+                DailyBalance(member, brand, on, points)
+                for (member, brand, on), points in sorted(replay.daily.items())
+            ),
+            first_seen=replay.first_seen,
+            rate_changes=_rate_changes(replay, period),
+            pair_limits=tuple(
+                PairLimit(from_brand, to_brand, maximum)
+                for (from_brand, to_brand), maximum in sorted(replay.maxima.items())
+            ),
+        )
+
+
 def fraud_inputs(
     events: Iterable[ChainEvent],
     times: Mapping[int, datetime],
@@ -67,35 +125,10 @@ def fraud_inputs(
     """The rules' records for `period` from the events up to its closing block, in chain
     order. `token_brand` maps token addresses (lower-case) to brand codes; `zone` is the
     alliance's time zone (a balance's day is its local date)."""
-    replay = _Replay()
-    day = period.start.astimezone(zone).date().toordinal()
-    first_day = day - settings.spike_window_days
-    lookback = period.start - timedelta(seconds=settings.round_trip_window_s)
+    replay = FraudReplay(token_brand, period, zone, settings)
     for event in events:
-        at = times[event.block_number]
-        if event.name in _RECENT_ONLY and at < lookback:
-            continue  # older movements matter only through balances (streamed, not kept)
-        handler = _HANDLERS.get(event.name)
-        if handler is not None:
-            handler(replay, event, at, token_brand)
-        if event.name == "Transfer" and event.address.lower() in token_brand:
-            _transfer(replay, event, at, token_brand, zone, first_day)
-    return FraudInputs(
-        period=period,
-        day=day,
-        conversions=tuple(c for c in replay.conversions if lookback <= c.at < period.end),
-        gifts=tuple(g for g in replay.gifts if period.contains(g.at)),
-        balances=tuple(
-            DailyBalance(member, brand, on, points)
-            for (member, brand, on), points in sorted(replay.daily.items())
-        ),
-        first_seen=replay.first_seen,
-        rate_changes=_rate_changes(replay, period),
-        pair_limits=tuple(
-            PairLimit(from_brand, to_brand, maximum)
-            for (from_brand, to_brand), maximum in sorted(replay.maxima.items())
-        ),
-    )
+        replay.add(event, times[event.block_number])
+    return replay.inputs()
 
 
 def _transfer(
@@ -103,11 +136,10 @@ def _transfer(
     event: ChainEvent,
     at: datetime,
     token_brand: Mapping[str, str],
-    zone: tzinfo,
+    on: int,
     first_day: int,
 ) -> None:
     brand = token_brand[event.address.lower()]
-    on = at.astimezone(zone).date().toordinal()
     amount = int(event.args["value"])
     for account, sign in ((event.args["from"].lower(), -1), (event.args["to"].lower(), 1)):
         if account == ZERO_ADDRESS:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,13 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.db.risk import AlertStatus, FraudAlert, FraudAlertBrand
 from alliance.db.session import unit_of_work
-from alliance.events import ChainEvent
-from alliance.rpc import JsonRpc
-from settlement.fraud.inputs import EVENT_NAMES, fraud_inputs
-from settlement.fraud.records import Alert, Period
+from settlement.fraud.records import Alert, FraudInputs, Period
 from settlement.fraud.rules import evaluate
 from settlement.fraud.settings import FraudSettings
-from settlement.history import stored_block_times, stored_events
 
 ALERT_EVENT = "alert.raised"
 ALERT_ID_PREFIX = "alr_"
@@ -108,50 +104,10 @@ def period_of(period_id: int, start_timestamp: int, end_timestamp: int) -> Perio
     )
 
 
-def run_fraud_checks(
-    sessions: sessionmaker[Session],
-    rpc: JsonRpc,
-    *,
-    token_brand: Mapping[str, str],
-    period: Period,
-    zone: tzinfo,
-    deploy_block: int,
-    closing_block: int,
-    settings: FraudSettings,
-    notify: Notify,
+def raise_alerts(
+    sessions: sessionmaker[Session], inputs: FraudInputs, settings: FraudSettings, notify: Notify
 ) -> FraudResult:
-    """Run every rule over the indexed events up to `closing_block` (the indexer must have
-    reached it) and store the period's alerts. Safe to repeat."""
-    with sessions() as session:
-        times = stored_block_times(session, rpc, EVENT_NAMES, deploy_block, closing_block)
-        events = stored_events(session, EVENT_NAMES, deploy_block, closing_block)
-        return check_period(
-            sessions,
-            events,
-            times,
-            token_brand=token_brand,
-            period=period,
-            zone=zone,
-            settings=settings,
-            notify=notify,
-        )
-
-
-def check_period(
-    sessions: sessionmaker[Session],
-    events: Iterable[ChainEvent],
-    times: Mapping[int, datetime],
-    *,
-    token_brand: Mapping[str, str],
-    period: Period,
-    zone: tzinfo,
-    settings: FraudSettings,
-    notify: Notify,
-) -> FraudResult:
-    """Run every rule over `events` (the alliance's, deployment to closing block, in chain
-    order; see `inputs.EVENT_NAMES`) and store the period's alerts."""
-    lower = {address.lower(): brand for address, brand in token_brand.items()}
-    inputs = fraud_inputs(events, times, lower, period, zone, settings)
+    """Run every rule over the period's records and store the new alerts."""
     alerts = evaluate(inputs, settings)
     with unit_of_work(sessions) as session:
         new = store_alerts(session, alerts, notify)

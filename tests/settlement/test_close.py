@@ -27,19 +27,19 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, delete, select
+from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from alliance.db.models import Operation
 from alliance.db.reports import record_brand_report
 from alliance.db.session import make_session_factory, unit_of_work
-from alliance.db.settlement import Discrepancy, chain_events_table
+from alliance.db.settlement import Discrepancy, SettlementRun, chain_events_table
 from alliance.keys import DevKeyStore
 from alliance.statements import statements_hash, tie_out_failures
 from gateway.pipeline.failpoints import AFTER_RECORD_BEFORE_SEND
 from settlement import failpoints
 from settlement.context import open_context
-from settlement.errors import IndexIncomplete, PeriodEmpty
+from settlement.errors import BalancesDoNotMatch, IndexIncomplete, PeriodEmpty
 from settlement.risk import risk_hook
 from settlement.service import close_due, run_settlement
 from settlement.settings import SettlementSettings
@@ -296,6 +296,49 @@ def test_a_dropped_event_in_the_index_stops_the_run_loudly(stack: Stack) -> None
         connection.execute(table.insert(), [dict(row._mapping)])
     engine.dispose()
     assert settle(stack, day).anchored_now
+
+
+def test_a_redirected_transfer_in_the_index_is_caught_as_balance_drift(stack: Stack) -> None:
+    """An indexed mint whose recipient was changed behind the indexer's back keeps every
+    supply right, and with no re-scan to notice it only the balance check at the closing
+    block can: the run stops before freezing its reconciliation or anchoring, with a
+    balance_drift discrepancy per holding; restoring the row lets the next run through."""
+    stack.ensure_gateway()
+    day = chain_day(stack)
+    member = stack.api.funded_member("bean", 2_345)
+    close_the_day(stack, day)
+    index_to_head(stack)
+    engine = create_engine(books_url(stack.gateway.database_url, stack.data_dir))
+    table = chain_events_table
+    elsewhere = "0x" + "5e" * 20
+    where = (table.c.name == "Transfer", table.c.amount == 2_345)
+    with engine.begin() as connection:
+        row = connection.execute(select(table).where(*where)).one()
+        connection.execute(update(table).where(*where).values(counterparty=elsewhere))
+    unchecked = settlement_settings(stack).model_copy(update={"rescan_samples": 0})
+
+    with pytest.raises(BalancesDoNotMatch):
+        run_settlement(stack.settings, unchecked, day)
+
+    with Session(engine) as session:
+        drift = session.scalars(
+            select(Discrepancy).where(
+                Discrepancy.period_id == period_of(day), Discrepancy.kind == "balance_drift"
+            )
+        ).all()
+        run = session.get(SettlementRun, period_of(day))
+    drifted = {
+        (d.evidence["account"], d.evidence["indexed_balance"], d.evidence["chain_balance"])
+        for d in drift
+    }
+    # The member's own holding no longer moves in the index, so only the phantom one is read.
+    assert drifted == {(elsewhere, "2345", "0")}, member
+    assert run is None or run.status == "started"
+    assert anchored_events(stack, period_of(day)) == []
+    with engine.begin() as connection:
+        connection.execute(update(table).where(*where).values(counterparty=row.counterparty))
+    engine.dispose()
+    assert run_settlement(stack.settings, unchecked, day).anchored_now
 
 
 def index_to_head(stack: Stack) -> None:
