@@ -38,7 +38,7 @@ def batch_gas_limit(items: int) -> int:
 
 def signer_name(operation_kind: str, brand_code: str) -> str:
     """Which signing key submits an operation of `operation_kind` for `brand_code`."""
-    if operation_kind in (OperationKind.CONVERSION, OperationKind.GIFT):
+    if operation_kind in (OperationKind.CONVERSION, OperationKind.GIFT, OperationKind.CUSTODY):
         return "operator"
     if operation_kind in (OperationKind.PAIR_POLICY, OperationKind.ACKNOWLEDGEMENT):
         return f"{brand_code}.admin"
