@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from alliance.db.migrate import upgrade_to_head
 from alliance.db.models import Custody, Member, Operation, OperationKind, OperationStatus
 from alliance.db.session import make_engine, make_session_factory, unit_of_work
+from gateway.pipeline.calls import signer_name
 from gateway.services.custody import CustodyHook
 from gateway.services.member_cache import SELF_CUSTODY_TTL_S, MemberCache, MemberSnapshot
 
@@ -71,6 +72,11 @@ def _finish(
         member = session.query(Member).filter_by(public_id=public_id).one()
         operation = session.get_one(Operation, operation.id)
         return member.custody, operation.error_code
+
+
+def test_custody_changes_are_sent_by_the_operator_key() -> None:
+    # The exchange lets only the operator role relay a member's SelfCustody signature.
+    assert signer_name(OperationKind.CUSTODY, "bean") == "operator"
 
 
 def test_a_confirmed_change_sets_the_custody_and_forgets_the_member_after_commit(
