@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from sqlalchemy import or_, select, update
+from sqlalchemy import Engine, Row, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 from web3.contract.contract import ContractFunction
 from web3.exceptions import Web3RPCError
@@ -82,6 +82,25 @@ doubles from `submit_idle_s` while idle; requests in this process wake it at onc
 SettledHook = Callable[[Session, Operation], None]
 """Called inside the settling transaction for every operation that became final."""
 
+_OPERATIONS = cast(Table, Operation.__table__)
+_TRANSACTIONS = cast(Table, ChainTransaction.__table__)
+# The looks every submitter takes while idle (a few per second each, for ~20 keys): Core
+# statements built once, run on a bare connection, cost a fraction of an ORM query.
+_HAS_ACCEPTED = (
+    select(_OPERATIONS.c.id)
+    .where(_OPERATIONS.c.signer == bindparam("signer"))
+    .where(_OPERATIONS.c.status == OperationStatus.ACCEPTED.value)
+    .limit(1)
+)
+_UNFINISHED_TRANSACTIONS = (
+    select(
+        _TRANSACTIONS.c.id, _TRANSACTIONS.c.nonce, _TRANSACTIONS.c.tx_hash, _TRANSACTIONS.c.raw_tx
+    )
+    .where(_TRANSACTIONS.c.signer == bindparam("signer"))
+    .where(_TRANSACTIONS.c.status == TransactionStatus.SENT.value)
+    .order_by(_TRANSACTIONS.c.nonce)
+)
+
 
 class Submitter(threading.Thread):
     """Submits the operations of one signing key."""
@@ -101,6 +120,7 @@ class Submitter(threading.Thread):
         self.account = account
         self.ledger = ledger
         self.sessions = sessions
+        self.engine: Engine = sessions.kw["bind"]
         self.settings = settings
         self.on_final = on_final
         self.on_committed = on_committed
@@ -215,13 +235,8 @@ class Submitter(threading.Thread):
     # ------------------------------------------------------------------ recovery
 
     def _recover(self) -> bool:
-        with self.sessions() as session:
-            pending = session.scalars(
-                select(ChainTransaction)
-                .where(ChainTransaction.signer == self.address)
-                .where(ChainTransaction.status == TransactionStatus.SENT)
-                .order_by(ChainTransaction.nonce)
-            ).all()
+        with self.engine.connect() as connection:
+            pending = connection.execute(_UNFINISHED_TRANSACTIONS, {"signer": self.address}).all()
         progressed = False
         self._unsettled = False
         for transaction in pending:
@@ -230,7 +245,9 @@ class Submitter(threading.Thread):
             progressed |= resolved
         return progressed
 
-    def _resolve(self, transaction: ChainTransaction) -> bool:
+    def _resolve(self, transaction: Row[Any]) -> bool:
+        """Settle, re-broadcast or reconcile one unfinished transaction (id, nonce, hash and
+        raw bytes); whether it was settled."""
         receipt = self._receipt(transaction.tx_hash)
         if receipt is not None:
             self._broadcast_at.pop(transaction.id, None)
@@ -449,16 +466,9 @@ class Submitter(threading.Thread):
 
     def _has_accepted(self) -> bool:
         """A lock-free look for work, so an idle submitter never takes the write lock."""
-        with self.sessions() as session:
-            return (
-                session.scalars(
-                    select(Operation.id)
-                    .where(Operation.signer == self.signer_name)
-                    .where(Operation.status == OperationStatus.ACCEPTED)
-                    .limit(1)
-                ).first()
-                is not None
-            )
+        with self.engine.connect() as connection:
+            found = connection.execute(_HAS_ACCEPTED, {"signer": self.signer_name}).first()
+        return found is not None
 
     def _next_batch(self, session: Session) -> list[Operation]:
         # Row locks (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) so an
@@ -510,7 +520,9 @@ class Submitter(threading.Thread):
         sent: list[Operation] | None = None,
     ) -> bool:
         """Record the outcome of each operation of a mined transaction. `sent`: the
-        operations as just signed (their ids and request ids), else they are read again."""
+        operations as this submitter just signed and committed them, else they are read
+        again (recovery)."""
+        just_signed = sent is not None
         # Decode before taking the write lock: only the bookkeeping happens inside it.
         if sent is None:
             with self.sessions() as session:
@@ -524,7 +536,14 @@ class Submitter(threading.Thread):
                 TransactionStatus.MINED if receipt["status"] == 1 else TransactionStatus.REVERTED
             )
             transaction.block_number = receipt["blockNumber"]
-            operations = self._operations_of(session, transaction_id)
+            if just_signed:
+                # Nobody else changes them meanwhile (this submitter holds the key's lease
+                # and carries out operators' actions itself): attached again as committed,
+                # rather than read again (a hundred rows with their JSON per batch).
+                session.add_all(sent)
+                operations = sent
+            else:
+                operations = self._operations_of(session, transaction_id)
             for operation in operations:
                 outcome = results[operation.id]
                 if outcome.confirmed and outcome.result is not None:
