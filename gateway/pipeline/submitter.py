@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from sqlalchemy import Engine, Row, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, lazyload, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from web3.contract.contract import ContractFunction
 from web3.exceptions import Web3RPCError
 from web3.types import RPCEndpoint, TxParams, TxReceipt, Wei
@@ -91,6 +92,15 @@ _HAS_ACCEPTED = (
     .where(_OPERATIONS.c.signer == bindparam("signer"))
     .where(_OPERATIONS.c.status == OperationStatus.ACCEPTED.value)
     .limit(1)
+)
+_SUBMIT_OPERATIONS = (
+    update(_OPERATIONS)
+    .where(_OPERATIONS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=OperationStatus.SUBMITTED.value,
+        transaction_id=bindparam("tx"),
+        updated_at=bindparam("now"),
+    )
 )
 _UNFINISHED_TRANSACTIONS = (
     select(
@@ -459,9 +469,17 @@ class Submitter(threading.Thread):
         session.add(row)
         session.flush()
         signer.next_nonce += 1
+        # One statement for the batch (the ORM would flush an UPDATE per operation); the
+        # objects are told their new committed values, as they go on to `_settle`.
+        now = utc_now()
+        session.execute(
+            _SUBMIT_OPERATIONS,
+            {"ids": [operation.id for operation in operations], "tx": row.id, "now": now},
+        )
         for operation in operations:
-            operation.status = OperationStatus.SUBMITTED
-            operation.transaction_id = row.id
+            set_committed_value(operation, "status", OperationStatus.SUBMITTED)
+            set_committed_value(operation, "transaction_id", row.id)
+            set_committed_value(operation, "updated_at", now)
         return row.raw_tx, row.tx_hash, row.id
 
     def _has_accepted(self) -> bool:

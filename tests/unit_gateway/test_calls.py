@@ -24,6 +24,7 @@ from gateway.pipeline.calls import (
     conversion_batch_calldata,
     conversion_result,
     converted_result,
+    log_bytes,
     receipt_from_rpc,
 )
 from gateway.simulation import convert_calldata
@@ -136,8 +137,8 @@ def test_raw_receipt_keeps_what_settling_reads() -> None:
     assert receipt["status"] == 1
     assert receipt["blockNumber"] == 42
     assert receipt["transactionHash"].to_0x_hex() == "0x" + "aa" * 32
-    assert bytes(receipt["logs"][0]["topics"][0]) == bytes.fromhex("bb" * 32)
-    assert bytes(receipt["logs"][0]["data"]) == b"\x01"
+    assert log_bytes(receipt["logs"][0]["topics"][0]) == bytes.fromhex("bb" * 32)
+    assert log_bytes(receipt["logs"][0]["data"]) == b"\x01"
 
 
 def test_converted_figures_match_eth_abis_decoding() -> None:
