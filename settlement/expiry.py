@@ -43,7 +43,8 @@ from settlement.lots import (
     Holdings,
     LotDue,
     Movement,
-    build_holdings,
+    Position,
+    apply_movement,
     burns,
     expired_lots,
     expiring_lots,
@@ -96,15 +97,16 @@ def policies_of(config: AllianceConfig) -> dict[str, ExpiryPolicy]:
 # ---------------------------------------------------------------------------- pure
 
 
-def movements(event: ChainEvent, at: datetime, brand: str) -> Iterator[Movement]:
-    """The balance changes of a brand token's `Transfer` mined at `at`: a debit of the
-    sender, a credit of the recipient (mints and burns have only one side)."""
-    amount = int(event.args["value"])
-    sender, recipient = event.args["from"].lower(), event.args["to"].lower()
+def movements(
+    brand: str, sender: str, recipient: str, amount: int, position: Position, at: datetime
+) -> Iterator[Movement]:
+    """The balance changes of a brand token's `Transfer` at `position`, mined at `at`: a
+    debit of the sender, a credit of the recipient (mints and burns have only one side)."""
+    sender, recipient = sender.lower(), recipient.lower()
     if sender != ZERO_ADDRESS:
-        yield Movement(sender, brand, amount, False, at, event.position)
+        yield Movement(sender, brand, amount, False, at, position)
     if recipient != ZERO_ADDRESS:
-        yield Movement(recipient, brand, amount, True, at, event.position)
+        yield Movement(recipient, brand, amount, True, at, position)
 
 
 class LotReplay:
@@ -120,13 +122,25 @@ class LotReplay:
 
     def add(self, event: ChainEvent, at: datetime) -> None:
         """The next event, mined at `at` (events other than `EVENT_NAMES` are ignored)."""
+        if event.name == "Transfer":
+            a = event.args
+            self.add_transfer(
+                event.address, a["from"], a["to"], int(a["value"]), event.position, at
+            )
+            return
         brand = self.token_brand.get(event.address.lower())
+        if brand is not None and event.name == "PointsBurned":
+            self.burned.add((brand, int(event.args["requestId"])))
+
+    def add_transfer(
+        self, token: str, sender: str, recipient: str, amount: int, position: Position, at: datetime
+    ) -> None:
+        """The next `Transfer` (the fast path of `add`: a busy day has millions)."""
+        brand = self.token_brand.get(token.lower())
         if brand is None:
             return
-        if event.name == "Transfer":
-            build_holdings(movements(event, at, brand), self.holdings)
-        elif event.name == "PointsBurned":
-            self.burned.add((brand, int(event.args["requestId"])))
+        for movement in movements(brand, sender, recipient, amount, position, at):
+            apply_movement(self.holdings, movement)
 
 
 def replay(

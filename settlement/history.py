@@ -2,13 +2,13 @@
 indexer's `chain_events` table (in chain order), and block times.
 
 Stored arguments are JSON (integers as decimal text, bytes and addresses as 0x-hex);
-`stored_events` turns them back into the `ChainEvent`s `alliance.events.LogReader` yields,
+`event_of` turns a stored row back into the `ChainEvent` `alliance.events.LogReader` yields,
 so the pure builders take either source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,14 +36,16 @@ def _unplain(value: Any) -> Any:
     return value
 
 
-def stored_events(
+def stored_rows(
     session: Session, names: Sequence[str], from_block: int, to_block: int
-) -> Iterator[ChainEvent]:
-    """Indexed events called `names` in [from_block, to_block], in chain order.
+) -> Iterator[Any]:
+    """Indexed rows of events called `names` in [from_block, to_block], in chain order, as
+    (name, address, block_number, log_index, transaction_hash, account, counterparty,
+    amount, args) tuples.
 
     A `Transfer`'s arguments are exactly its typed columns (from, to, value), so its JSON
-    is not even fetched: Transfers are most of a busy day's rows, and decoding their JSON
-    was most of the time of every pass over them.
+    is not even fetched (`args` is None): Transfers are most of a busy day's rows, and
+    decoding their JSON was most of the time of every pass over them.
     """
     table = chain_events_table
     is_transfer = table.c.name == "Transfer"
@@ -66,19 +68,20 @@ def stored_events(
         .execution_options(yield_per=STREAM_ROWS)
     )
     # Core rows straight from the connection: the ORM's row machinery costs a quarter more.
-    for row in session.connection().execute(query):
-        if row.args is None:
-            arguments = {"from": row.account, "to": row.counterparty, "value": row.amount}
-        else:
-            arguments = {key: _unplain(value) for key, value in row.args.items()}
-        yield ChainEvent(
-            str(row.name),
-            str(row.address),
-            int(row.block_number),
-            int(row.log_index),
-            str(row.transaction_hash),
-            arguments,
-        )
+    yield from session.connection().execute(query)
+
+
+def event_of(row: Any) -> ChainEvent:
+    """A row of `stored_rows` as the `ChainEvent` `alliance.events.LogReader` yields."""
+    name, address, block_number, log_index, transaction_hash, account, counterparty = row[:7]
+    amount, args = row[7], row[8]
+    if args is None:
+        arguments = {"from": account, "to": counterparty, "value": amount}
+    else:
+        arguments = {key: _unplain(value) for key, value in args.items()}
+    return ChainEvent(
+        str(name), str(address), int(block_number), int(log_index), str(transaction_hash), arguments
+    )
 
 
 def block_times(rpc: JsonRpc, numbers: Iterable[int]) -> dict[int, datetime]:
@@ -90,11 +93,6 @@ def block_times(rpc: JsonRpc, numbers: Iterable[int]) -> dict[int, datetime]:
         for number, stamp in rpc.block_timestamps(chunk).items():
             times[number] = datetime.fromtimestamp(stamp, UTC)
     return times
-
-
-def times_of(rpc: JsonRpc, events: Sequence[ChainEvent]) -> Mapping[int, datetime]:
-    """Block times of every event's block."""
-    return block_times(rpc, (event.block_number for event in events))
 
 
 def stored_block_times(

@@ -105,9 +105,17 @@ def build_holdings(movements: Iterable[Movement], holdings: Holdings | None = No
     for movement in movements:
         assert movement.position >= last, "movements must come in chain order"
         last = movement.position
-        key = (movement.member, movement.brand)
-        holdings.setdefault(key, Holding()).apply(movement)
+        apply_movement(holdings, movement)
     return holdings
+
+
+def apply_movement(holdings: Holdings, movement: Movement) -> None:
+    """One movement into its member's holding (movements must come in chain order)."""
+    key = (movement.member, movement.brand)
+    holding = holdings.get(key)
+    if holding is None:
+        holding = holdings[key] = Holding()
+    holding.apply(movement)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -144,12 +152,19 @@ def due_lots(
     """Unconsumed points of lots expiring in `(start, end]`, in (brand, member, lot) order.
     Brands without a policy never expire."""
     due = []
+    # A day's lots share a few thousand block times: each expiry is worked out once.
+    expiry_of: dict[tuple[datetime, int], datetime] = {}
     for (member, brand), holding in holdings.items():
         policy = policies.get(brand)
         if policy is None:
             continue
         for lot in holding.lots:
-            expires_at = lot_expiry(holding, lot, policy)
+            start_at = lot.opened_at if policy.kind == "fixed" else holding.last_activity
+            assert start_at is not None, "a holding with lots has moved"
+            expires_at = expiry_of.get((start_at, policy.months))
+            if expires_at is None:
+                expires_at = lot_expiry(holding, lot, policy)
+                expiry_of[(start_at, policy.months)] = expires_at
             if expires_at > end:
                 # Lots are oldest first and a later lot never expires earlier (a fixed term
                 # runs from each lot's opening, a rolling term is the same for all lots).

@@ -35,7 +35,7 @@ from settlement.fraud.inputs import EVENT_NAMES as FRAUD_EVENTS
 from settlement.fraud.inputs import FraudReplay
 from settlement.fraud.run import period_of, raise_alerts, stored_alert_documents
 from settlement.fraud.settings import FraudSettings
-from settlement.history import stored_block_times, stored_events
+from settlement.history import event_of, stored_block_times, stored_rows
 from settlement.lots import ExpiryPolicy
 from settlement.period import PeriodWindow
 from settlement.run import AlertsHook
@@ -65,11 +65,19 @@ def replay_risk(
     deploy_block, closing = context.manifest.deploy_block, window.closing_block
     with context.factory() as session:
         times = stored_block_times(session, context.rpc, RISK_EVENTS, deploy_block, closing)
-        for event in stored_events(session, RISK_EVENTS, deploy_block, closing):
-            at = times[event.block_number]
-            if event.name in EXPIRY_EVENTS:
-                replay.lots.add(event, at)
-            replay.fraud.add(event, at)
+        lots, fraud = replay.lots, replay.fraud
+        for row in stored_rows(session, RISK_EVENTS, deploy_block, closing):
+            name, token, block_number, log_index, _, sender, recipient, amount, _ = row
+            at = times[block_number]
+            if name == "Transfer":
+                # Most rows: straight from the columns, no event object (see `stored_rows`).
+                lots.add_transfer(token, sender, recipient, amount, (block_number, log_index), at)
+                fraud.add_transfer(token, sender, recipient, amount, block_number, at)
+                continue
+            event = event_of(row)
+            if name in EXPIRY_EVENTS:
+                lots.add(event, at)
+            fraud.add(event, at)
     return replay
 
 

@@ -80,18 +80,38 @@ class FraudReplay:
     def add(self, event: ChainEvent, at: datetime) -> None:
         """The next event in chain order, mined at `at`."""
         if event.name == "Transfer":
-            if event.address.lower() in self.token_brand:
-                if event.block_number != self._block:
-                    # A block's events share its time: its local day is worked out once.
-                    self._block = event.block_number
-                    self._local_day = at.astimezone(self.zone).date().toordinal()
-                _transfer(self.state, event, at, self.token_brand, self._local_day, self.first_day)
+            a = event.args
+            self.add_transfer(
+                event.address, a["from"], a["to"], int(a["value"]), event.block_number, at
+            )
             return
         if event.name in _RECENT_ONLY and at < self.lookback:
             return  # older movements matter only through balances (streamed, not kept)
         handler = _HANDLERS.get(event.name)
         if handler is not None:
             handler(self.state, event, at, self.token_brand)
+
+    def add_transfer(
+        self, token: str, sender: str, recipient: str, amount: int, block_number: int, at: datetime
+    ) -> None:
+        """The next `Transfer` (the fast path of `add`: a busy day has millions)."""
+        brand = self.token_brand.get(token.lower())
+        if brand is None:
+            return
+        if block_number != self._block:
+            # A block's events share its time: its local day is worked out once.
+            self._block = block_number
+            self._local_day = at.astimezone(self.zone).date().toordinal()
+        state, on = self.state, self._local_day
+        for account, change in ((sender.lower(), -amount), (recipient.lower(), amount)):
+            if account == ZERO_ADDRESS:
+                continue
+            state.first_seen.setdefault(account, at)
+            balance = state.balances.get((account, brand), 0) + change
+            assert balance >= 0, f"negative balance for {account} at {brand}"
+            state.balances[(account, brand)] = balance
+            if on >= self.first_day:
+                state.daily[(account, brand, on)] = balance
 
     def inputs(self) -> FraudInputs:
         """The rules' records, once every event up to the closing block was added."""
@@ -129,27 +149,6 @@ def fraud_inputs(
     for event in events:
         replay.add(event, times[event.block_number])
     return replay.inputs()
-
-
-def _transfer(
-    replay: _Replay,
-    event: ChainEvent,
-    at: datetime,
-    token_brand: Mapping[str, str],
-    on: int,
-    first_day: int,
-) -> None:
-    brand = token_brand[event.address.lower()]
-    amount = int(event.args["value"])
-    for account, sign in ((event.args["from"].lower(), -1), (event.args["to"].lower(), 1)):
-        if account == ZERO_ADDRESS:
-            continue
-        replay.first_seen.setdefault(account, at)
-        balance = replay.balances.get((account, brand), 0) + sign * amount
-        assert balance >= 0, f"negative balance for {account} at {brand}"
-        replay.balances[(account, brand)] = balance
-        if on >= first_day:
-            replay.daily[(account, brand, on)] = balance
 
 
 def _converted(
