@@ -148,6 +148,15 @@ class QuotePublic(BaseModel):
     rate_to_units: str
     fee_bps: int
     expires_at: datetime
+    request_id: str | None = Field(
+        default=None,
+        description="Self-custody members: the request id reserved for this quote's conversion.",
+    )
+    typed_data: dict[str, Any] | None = Field(
+        default=None,
+        description="Self-custody members: the EIP-712 document (eth_signTypedData_v4) of the "
+        "conversion to sign; its signature goes with quote_id to POST /v1/conversions.",
+    )
 
 
 class ConversionCreate(Strict):

@@ -151,6 +151,20 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
+class QuoteReservation(Base):
+    """A self-custody member's quote, kept so that its conversion has a request id before
+    the member signs: the id of this row places it in the reserved range (see
+    `gateway.services.signed_conversions`). The quote's terms travel in its signed token."""
+
+    __tablename__ = "quotes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    brand_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, nullable=False)
+
+
 class ChainTransaction(Timestamped, Base):
     """One signed transaction; its raw bytes are kept so a retry resends exactly them."""
 

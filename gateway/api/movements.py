@@ -19,7 +19,7 @@ from gateway.schemas import (
     QuotePublic,
     WithdrawalCreate,
 )
-from gateway.services import movements
+from gateway.services import movements, signed_conversions
 
 router = APIRouter(prefix="/v1", tags=["movements"])
 ACCEPTED: dict[int | str, dict[str, Any]] = {
@@ -71,10 +71,10 @@ async def withdraw(
 @router.post("/quotes", status_code=201, response_model=QuotePublic)
 def quote(body: QuoteCreate, context: Context, caller: Caller) -> QuotePublic:
     """Price a conversion at the rates in force; the quote is good until `expires_at`.
-    (Quotes change nothing, so they need no Idempotency-Key.)"""
+    (Quotes move nothing, so they need no Idempotency-Key: a self-custody member's quote
+    records only the reservation of its request id, and a repeat is another quote.)"""
     brand = caller.require_brand()
-    with context.sessions() as session:
-        priced, quote_id = movements.make_quote(session, context, brand, body)
+    priced, quote_id, typed_data = signed_conversions.quote(context, brand, body)
     return QuotePublic(
         quote_id=quote_id,
         from_brand=priced.from_brand,
@@ -87,6 +87,8 @@ def quote(body: QuoteCreate, context: Context, caller: Caller) -> QuotePublic:
         rate_to_units=str(priced.rate_to_units),
         fee_bps=priced.fee_bps,
         expires_at=datetime.fromtimestamp(priced.expires_at, UTC),
+        request_id=str(priced.request_id) if priced.request_id is not None else None,
+        typed_data=typed_data,
     )
 
 
@@ -98,8 +100,21 @@ async def convert(
     caller: Caller,
     key: IdempotencyKeyHeader = None,
 ) -> Response:
-    """Convert a member's points between brands; 201 when final within the wait, else 202."""
+    """Convert a member's points between brands; 201 when final within the wait, else 202.
+    A self-custody member's conversion carries their signature over a quote (recorded one
+    at a time: it has its own checks and its quote's request id)."""
     brand = caller.require_brand()
+    if body.signature is not None:
+        return await operation_post(
+            context,
+            request,
+            caller,
+            key,
+            body.model_dump(),
+            lambda session: signed_conversions.create_conversion(session, context, brand, body),
+            wait_s=context.settings.sync_wait_s,
+            prepare=lambda: signed_conversions.check_conversion(context, brand, body),
+        )
 
     async def prepare() -> movements.PreparedConversion:
         member = await cached_member(context, body.member_id, brand)

@@ -94,13 +94,18 @@ def typed_data(
     return {
         "types": CUSTODY_TYPES,
         "primaryType": "SelfCustody",
-        "domain": {
-            "name": "AllianceExchange",
-            "version": "1",
-            "chainId": ledger.deployment.manifest.chain_id,
-            "verifyingContract": ledger.exchange.address,
-        },
+        "domain": exchange_domain(ledger),
         "message": {"member": address, "enabled": enabled, "nonce": nonce, "deadline": deadline},
+    }
+
+
+def exchange_domain(ledger: Ledger) -> dict[str, Any]:
+    """The EIP-712 domain every member signature to the exchange is made under."""
+    return {
+        "name": "AllianceExchange",
+        "version": "1",
+        "chainId": ledger.deployment.manifest.chain_id,
+        "verifyingContract": ledger.exchange.address,
     }
 
 
@@ -120,22 +125,26 @@ def custody_message(
     }
 
 
+def signer_of(document: dict[str, Any], signature_hex: str) -> str | None:
+    """The address that signed the EIP-712 `document`, as the exchange would recover it;
+    None for a signature it would refuse (a `v` other than 27 or 28, not a signature)."""
+    signature = bytes.fromhex(signature_hex[2:])
+    if signature[64] not in SIGNATURE_V_VALUES:
+        return None
+    try:
+        signer: str = Account.recover_message(
+            encode_typed_data(full_message=document), signature=signature
+        )
+    except Exception:  # eth_keys' BadSignature, ValueError: not a signature at all
+        return None
+    return signer
+
+
 def verify(ledger: Ledger, request: CustodyRequest) -> None:
     """Refuse a signature that is not the wallet's, has expired, or carries a nonce the
     chain would not accept (when the chain answers; otherwise the chain decides later)."""
-    signature = bytes.fromhex(request.signature[2:])
-    signer = None
-    if signature[64] in SIGNATURE_V_VALUES:
-        document = typed_data(
-            ledger, request.address, request.enabled, request.nonce, request.deadline
-        )
-        try:
-            signer = Account.recover_message(
-                encode_typed_data(full_message=document), signature=signature
-            )
-        except Exception:  # eth_keys' BadSignature, ValueError: not a signature at all
-            signer = None
-    if signer != request.address:
+    document = typed_data(ledger, request.address, request.enabled, request.nonce, request.deadline)
+    if signer_of(document, request.signature) != request.address:
         raise errors.InvalidSignature("the signature is not the wallet's for these fields")
     if request.deadline < time.time():
         raise errors.SignatureExpired(f"the signature expired at {request.deadline}")

@@ -108,6 +108,12 @@ class Quote:
     rate_to_units: int
     fee_bps: int
     expires_at: int
+    brand: str | None = None
+    """The brand that asked, for a quote that reserves a request id (else None)."""
+    reservation_id: int | None = None
+    """The `quotes` row of a self-custody member's quote (see `signed_conversions`)."""
+    request_id: int | None = None
+    """The request id reserved for the quote's conversion, which the member signs."""
 
 
 def make_quote(
@@ -142,8 +148,13 @@ def make_quote(
         fee_bps,
         expires_at,
     )
-    claims = {**quote.__dict__, "aud": QUOTE_AUDIENCE, "exp": expires_at}
-    return quote, jwt.encode(claims, context.secrets.token_key, algorithm="HS256")
+    return quote, sign_quote(context, quote)
+
+
+def sign_quote(context: GatewayContext, quote: Quote) -> str:
+    """The quote's id: its terms, signed by the gateway, good until it expires."""
+    claims = {**quote.__dict__, "aud": QUOTE_AUDIENCE, "exp": quote.expires_at}
+    return jwt.encode(claims, context.secrets.token_key, algorithm="HS256")
 
 
 def read_quote(context: GatewayContext, quote_id: str) -> Quote:
@@ -228,6 +239,8 @@ def _conversion_terms(
         quote = read_quote(context, body.quote_id)
         if quote.member_id != member.public_id:
             raise errors.NotFound("unknown quote")
+        if quote.request_id is not None:  # reserved for the member's signed conversion
+            raise errors.SelfCustodyRequired("this quote is accepted by the member's signature")
         return {
             "from_brand": quote.from_brand,
             "to_brand": quote.to_brand,

@@ -51,8 +51,11 @@ def create_operation(
     parent: Operation | None = None,
     step: int = 0,
     on_chain: bool = True,
+    request_id: int | None = None,
 ) -> Operation:
-    """Record an accepted operation; the submitter of its signing key will pick it up."""
+    """Record an accepted operation; the submitter of its signing key will pick it up. Its
+    request id is `request_id` if given (reserved beforehand, e.g. by a signed quote),
+    else the database's base plus the operation's id."""
     operation = Operation(
         kind=kind,
         status=OperationStatus.ACCEPTED,
@@ -66,7 +69,8 @@ def create_operation(
     session.add(operation)
     session.flush()
     if on_chain:
-        operation.request_id = request_id_base(session) + operation.id
+        base = request_id_base(session)
+        operation.request_id = base + operation.id if request_id is None else request_id
     return operation
 
 

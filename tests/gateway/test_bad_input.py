@@ -331,6 +331,50 @@ CASES = [
         404,
         "not_found",
     ),
+    # Signed conversions (a self-custody member's; docs/api.md, "Signed conversions").
+    Case(
+        "signed-conversion-without-quote",
+        "/v1/conversions",
+        lambda w: conversion_body(w.id("bean"), "bean", "sky", 100, signature=SIGNATURE),
+        422,
+        "quote_required",
+    ),
+    Case(
+        "signed-conversion-with-a-quote-that-reserved-nothing",
+        "/v1/conversions",
+        lambda w: {
+            "member_id": w.id("bean"),
+            "quote_id": w.quote_id("bean"),
+            "signature": SIGNATURE,
+        },
+        422,
+        "quote_required",
+    ),
+    Case(
+        "signed-conversion-with-unknown-quote",
+        "/v1/conversions",
+        lambda w: {"member_id": w.id("bean"), "quote_id": "not-a-quote", "signature": SIGNATURE},
+        404,
+        "not_found",
+    ),
+    Case(
+        "signed-conversion-of-unknown-member",
+        "/v1/conversions",
+        lambda w: {
+            "member_id": UNKNOWN_MEMBER,
+            "quote_id": w.quote_id("bean"),
+            "signature": SIGNATURE,
+        },
+        404,
+        "not_found",
+    ),
+    Case(
+        "signed-conversion-signature-short",
+        "/v1/conversions",
+        lambda w: {"member_id": w.id("bean"), "quote_id": w.quote_id("bean"), "signature": "0x12"},
+        422,
+        "validation_failed",
+    ),
     # Gifts.
     Case(
         "gift-where-gifting-is-off",

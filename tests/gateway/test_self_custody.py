@@ -6,8 +6,8 @@ fresh eth_account key that signs the EIP-712 typed data the gateway hands out; t
 check what the HTTP answers claim against the chain (`isSelfCustodied`, `nonces`,
 `SelfCustodySet` events, balances) and the gateway's own books, and follow the effects
 through: member reads, deposits, custodial conversions and moves (refused while `self`,
-allowed once handed back), signed conversions (judged by the chain), linking at a second
-brand, and the recovery matcher that settles a custody change from chain state alone.
+allowed once handed back), linking at a second brand, and the recovery matcher that settles
+a custody change from chain state alone. Signed conversions: test_signed_conversions.py.
 """
 
 from __future__ import annotations
@@ -249,27 +249,6 @@ def test_a_self_custody_member_is_credited_and_read_but_never_moved_without_sign
     assert balances.status_code == 200, balances.text
     by_brand = {entry["brand"]: entry["balance"] for entry in balances.json()["balances"]}
     assert by_brand["bean"] == 5_000 == ledger.balance("bean", member["address"])
-    assert ledger.conversions(member["address"]) == []
-
-
-def test_a_signed_conversion_of_a_self_custody_member_is_judged_by_the_chain(
-    api: Api, ledger: ChainView
-) -> None:
-    # A conversion's signature covers its request id, which the gateway assigns when it
-    # records it (docs/api.md, "Known limit"): this one cannot be the member's, and the
-    # chain, not the gateway, refuses it, moving nothing.
-    member, _ = register_wallet_member(api)
-    api.wait_final(api.deposit(member["id"], 2_000)["id"])
-    signature = "0x" + "11" * 64 + "1b"
-
-    response = api.post(
-        "/v1/conversions",
-        conversion_body(member["id"], "bean", "sky", 500, signature=signature),
-    )
-
-    body = assert_problem(response, 422, "invalid_signature")
-    assert body["operation"]["status"] == "failed"
-    assert ledger.balance("bean", member["address"]) == 2_000
     assert ledger.conversions(member["address"]) == []
 
 

@@ -11,7 +11,9 @@ signature then makes them `self`.
 
 Crash: for each failpoint of the submitter, a custody change is sent to a gateway that
 SIGKILLs itself there, the gateway is restarted and the client repeats its request with the
-same Idempotency-Key; the chain must show exactly one `SelfCustodySet` for it.
+same Idempotency-Key; the chain must show exactly one `SelfCustodySet` for it. A signed
+conversion (request id reserved by its quote) goes through the same: exactly one
+`Converted` with the quote's request id, and the points moved once.
 
 These tests stop the chain and kill the gateway, so they run on a stack of their own.
 """
@@ -38,6 +40,8 @@ from tests.gateway.stack import FAILPOINT_VARIABLE, ChainView, Databases, Stack,
 from tests.gateway.wallets import (
     new_wallet,
     register_wallet_member,
+    signable_quote,
+    signed_conversion,
     signed_custody,
     wallet_registration,
 )
@@ -182,3 +186,38 @@ def test_a_crash_at_each_failpoint_applies_a_custody_change_exactly_once(
     assert not ledger.exchange.functions.isSelfCustodied(wallet.address).call()
     assert _member(api, member["id"])["custody"] == "custodial"
     assert [row for row in stack.books.unfinished() if row.kind == "custody"] == []
+
+
+@pytest.mark.parametrize(
+    "failpoint", [BEFORE_SIGNING, AFTER_RECORD_BEFORE_SEND, AFTER_SEND_BEFORE_SETTLE]
+)
+def test_a_crash_at_each_failpoint_applies_a_signed_conversion_exactly_once(
+    stack: Stack, failpoint: str
+) -> None:
+    api, ledger = stack.api, stack.ledger
+    member, wallet = register_wallet_member(api)
+    deposit = api.wait_final(api.deposit(member["id"], 3_000)["id"])
+    assert deposit["status"] == "confirmed", deposit
+    quote = signable_quote(api, member["id"], 1_000)
+    body, key = signed_conversion(member["id"], quote, wallet), uuid.uuid4().hex
+    stack.gateway.restart({FAILPOINT_VARIABLE: failpoint})
+
+    try:
+        answer: httpx.Response | None = api.post("/v1/conversions", body, key=key)
+    except httpx.TransportError:
+        answer = None
+
+    assert stack.gateway.wait_exit(DEATH_TIMEOUT_S) == -signal.SIGKILL, stack.gateway.log_tail()
+    assert answer is None or answer.status_code in (201, 202), answer.text
+    stack.gateway.start(stack.gateway_env)
+    replayed = api.post("/v1/conversions", body, key=key)
+    assert replayed.status_code in (201, 202), replayed.text
+    operation = api.wait_final(replayed.json()["id"])
+    assert operation["status"] == "confirmed", operation
+    assert operation["request_id"] == quote["request_id"]
+    events = ledger.conversions(wallet.address)
+    assert [event["args"]["requestId"] for event in events] == [int(quote["request_id"])]
+    assert ledger.balance("bean", wallet.address) == 2_000
+    assert ledger.balance("sky", wallet.address) == quote["amount_out"]
+    assert_problem(api.post("/v1/conversions", body), 409, "quote_used")
+    assert [row for row in stack.books.unfinished() if row.kind == "conversion"] == []

@@ -77,3 +77,31 @@ def register_wallet_member(
 
 def expired_deadline() -> int:
     return int(time.time()) - 60
+
+
+def signable_quote(
+    api: Api, member_id: str, amount_in: int, client: str = "brand-bean", **terms: Any
+) -> dict[str, Any]:
+    """A quote of `amount_in` bean → sky (unless `terms` say otherwise) for a self-custody
+    member: it carries the typed data of the conversion to sign."""
+    body = {"member_id": member_id, "from_brand": "bean", "to_brand": "sky"}
+    response = api.post("/v1/quotes", {**body, "amount_in": amount_in, **terms}, client)
+    assert response.status_code == 201, response.text
+    quote: dict[str, Any] = response.json()
+    assert quote["typed_data"] is not None, quote
+    return quote
+
+
+def sign_quote(wallet: LocalAccount, quote: dict[str, Any], **changed: Any) -> str:
+    """`wallet`'s signature over the quote's typed data (with `changed` message fields)."""
+    typed = {**quote["typed_data"]}
+    typed["message"] = {**typed["message"], **changed}
+    return "0x" + bytes(wallet.sign_typed_data(full_message=typed).signature).hex()
+
+
+def signed_conversion(
+    member_id: str, quote: dict[str, Any], wallet: LocalAccount, **changed: Any
+) -> dict[str, Any]:
+    """A `POST /v1/conversions` body accepting `quote` with `wallet`'s signature."""
+    signature = sign_quote(wallet, quote, **changed)
+    return {"member_id": member_id, "quote_id": quote["quote_id"], "signature": signature}
