@@ -53,6 +53,7 @@ from tests.gateway.stack import (
     books_url,
     build_stack,
 )
+from tests.gateway.wallets import register_wallet_member, signable_quote, signed_conversion
 from tests.settlement.chain_support import chain_day, rpc
 
 DEATH_TIMEOUT_S = 30.0
@@ -123,6 +124,21 @@ def lose_a_receipt(stack: Stack, member_id: str) -> int:
     return lost.request_id
 
 
+def signed_conversion_of_a_wallet_member(stack: Stack) -> dict[str, Any]:
+    """A self-custody member's conversion, signed over its quote's reserved request id
+    (beyond the gateway's sequence, yet the gateway's own): settlement must match it."""
+    member, wallet = register_wallet_member(stack.api)
+    assert stack.api.wait_final(stack.api.deposit(member["id"], 1_000)["id"])["status"] == (
+        "confirmed"
+    )
+    quote = signable_quote(stack.api, member["id"], 500)
+    response = stack.api.post("/v1/conversions", signed_conversion(member["id"], quote, wallet))
+    assert response.status_code == 201, response.text
+    operation: dict[str, Any] = response.json()
+    assert operation["request_id"] == quote["request_id"]
+    return operation
+
+
 def report(stack: Stack, period_id: int, brand: str, points: int) -> None:
     engine = create_engine(books_url(stack.gateway.database_url, stack.data_dir))
     with Session(engine) as session, session.begin():
@@ -158,6 +174,7 @@ def test_a_day_with_four_injected_breaks_is_closed_anchored_and_rerun_identicall
         response = api.post("/v1/conversions", body, client)
         assert response.status_code in (201, 202), response.text
         assert api.wait_final(response.json()["id"])["status"] == "confirmed"
+    signed_conversion_of_a_wallet_member(stack)  # matched by its reserved request id
     altered = api.wait_final(api.deposit(bob["id"], 250, "sky")["id"])
     altered_request = alter_confirmed_deposit(stack, altered["id"])
     bypass_tx = mint_bypassing_gateway(stack, "cart", alice["address"], 7)
@@ -194,7 +211,7 @@ def test_a_day_with_four_injected_breaks_is_closed_anchored_and_rerun_identicall
     assert sum(int(b["multilateral_net_units"]) for b in document["brands"]) == 0
     assert [(f["from"], f["to"], f["count"]) for f in document["flows"]] == [
         ("bean", "cart", 1),
-        ("bean", "sky", 1),
+        ("bean", "sky", 2),  # one of them signed by a self-custody member
         ("sky", "bean", 1),
     ]
     (event,) = anchored_events(stack, period_id)
