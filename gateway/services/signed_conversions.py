@@ -148,6 +148,12 @@ def check_conversion(context: GatewayContext, brand_code: str, body: ConversionC
         )
     except errors.ChainUnavailable:
         return  # accepted; the chain decides when it returns
+    except errors.GatewayError:
+        # A request racing this one may have used the quote meanwhile (then the chain saw
+        # its request id, or its points are spent): say so rather than the chain's reason.
+        with context.sessions() as session:
+            _require_unused(session, reserved)
+        raise
 
 
 def create_conversion(
