@@ -21,9 +21,10 @@ the oldest. At the period's end:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from sys import intern
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
@@ -40,11 +41,10 @@ from alliance.events import ChainEvent
 from settlement.lots import (
     ExpiryBurn,
     ExpiryPolicy,
+    Holding,
     Holdings,
     LotDue,
-    Movement,
     Position,
-    apply_movement,
     burns,
     expired_lots,
     expiring_lots,
@@ -97,18 +97,6 @@ def policies_of(config: AllianceConfig) -> dict[str, ExpiryPolicy]:
 # ---------------------------------------------------------------------------- pure
 
 
-def movements(
-    brand: str, sender: str, recipient: str, amount: int, position: Position, at: datetime
-) -> Iterator[Movement]:
-    """The balance changes of a brand token's `Transfer` at `position`, mined at `at`: a
-    debit of the sender, a credit of the recipient (mints and burns have only one side)."""
-    sender, recipient = sender.lower(), recipient.lower()
-    if sender != ZERO_ADDRESS:
-        yield Movement(sender, brand, amount, False, at, position)
-    if recipient != ZERO_ADDRESS:
-        yield Movement(recipient, brand, amount, True, at, position)
-
-
 class LotReplay:
     """Every member's lots, and the (brand, request id) of every `PointsBurned`, one event
     at a time (in chain order), so one pass over the events can feed it and the fraud
@@ -139,8 +127,19 @@ class LotReplay:
         brand = self.token_brand.get(token.lower())
         if brand is None:
             return
-        for movement in movements(brand, sender, recipient, amount, position, at):
-            apply_movement(self.holdings, movement)
+        # A debit of the sender, a credit of the recipient (mints and burns have one side),
+        # applied straight to the holdings: a busy day has millions of Transfers.
+        sender, recipient = intern(sender.lower()), intern(recipient.lower())
+        if sender != ZERO_ADDRESS:
+            self._holding(sender, brand).debit(amount, at)
+        if recipient != ZERO_ADDRESS:
+            self._holding(recipient, brand).credit(amount, at, position)
+
+    def _holding(self, member: str, brand: str) -> Holding:
+        holding = self.holdings.get((member, brand))
+        if holding is None:
+            holding = self.holdings[(member, brand)] = Holding()
+        return holding
 
 
 def replay(

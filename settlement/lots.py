@@ -71,19 +71,28 @@ class Holding:
 
     def apply(self, movement: Movement) -> None:
         """Open a lot for a credit; consume the oldest lots for a debit."""
-        assert movement.amount_points >= 0, movement
-        self.last_activity = movement.at
         if movement.credit:
-            if movement.amount_points:
-                amount = movement.amount_points
-                self.lots.append(Lot(movement.position, movement.at, amount, amount))
-            return
-        owed = movement.amount_points
+            self.credit(movement.amount_points, movement.at, movement.position)
+        else:
+            self.debit(movement.amount_points, movement.at)
+
+    def credit(self, amount_points: int, at: datetime, position: Position) -> None:
+        """Points in at `at`: a new lot (named by its `position`)."""
+        assert amount_points >= 0, amount_points
+        self.last_activity = at
+        if amount_points:
+            self.lots.append(Lot(position, at, amount_points, amount_points))
+
+    def debit(self, amount_points: int, at: datetime) -> None:
+        """Points out at `at`: the oldest lots first."""
+        assert amount_points >= 0, amount_points
+        self.last_activity = at
+        owed = amount_points
         while owed:
             # The chain never lets a balance go negative: a debit above the lots is a bug in
             # how movements were read, never a member's doing. (Checked as the lots run
             # out, not by summing them first: that sum was a third of the replay.)
-            assert self.lots, f"debit {movement.amount_points} above what was held"
+            assert self.lots, f"debit {amount_points} above what was held"
             oldest = self.lots[0]
             taken = min(owed, oldest.remaining_points)
             oldest.remaining_points -= taken

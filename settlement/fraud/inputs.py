@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from sys import intern
 
 from alliance.events import ChainEvent
 from settlement.fraud.records import (
@@ -103,7 +104,11 @@ class FraudReplay:
             self._block = block_number
             self._local_day = at.astimezone(self.zone).date().toordinal()
         state, on = self.state, self._local_day
-        for account, change in ((sender.lower(), -amount), (recipient.lower(), amount)):
+        # Interned: one string per address however many rows name it (millions of keys).
+        for account, change in (
+            (intern(sender.lower()), -amount),
+            (intern(recipient.lower()), amount),
+        ):
             if account == ZERO_ADDRESS:
                 continue
             state.first_seen.setdefault(account, at)
@@ -121,10 +126,7 @@ class FraudReplay:
             day=self.day,
             conversions=tuple(c for c in replay.conversions if lookback <= c.at < period.end),
             gifts=tuple(g for g in replay.gifts if period.contains(g.at)),
-            balances=tuple(
-                DailyBalance(member, brand, on, points)
-                for (member, brand, on), points in sorted(replay.daily.items())
-            ),
+            balances=_spike_histories(replay.daily, self.day),
             first_seen=replay.first_seen,
             rate_changes=_rate_changes(replay, period),
             pair_limits=tuple(
@@ -132,6 +134,22 @@ class FraudReplay:
                 for (from_brand, to_brand), maximum in sorted(replay.maxima.items())
             ),
         )
+
+
+def _spike_histories(
+    daily: Mapping[tuple[str, str, int], int], day: int
+) -> tuple[DailyBalance, ...]:
+    """The daily balances of the holdings that moved on `day` and on an earlier day of the
+    window, in (member, brand, day) order: the spike rule passes over every other holding
+    (unchanged today, or new today), and a busy day has millions of them."""
+    today = {(member, brand) for member, brand, on in daily if on == day}
+    earlier = {(member, brand) for member, brand, on in daily if on < day}
+    wanted = today & earlier
+    return tuple(
+        DailyBalance(member, brand, on, points)
+        for (member, brand, on), points in sorted(daily.items())
+        if (member, brand) in wanted
+    )
 
 
 def fraud_inputs(
@@ -158,8 +176,8 @@ def _converted(
     replay.conversions.append(
         Conversion(
             request_id=int(a["requestId"]),
-            tx_hash=event.transaction_hash,
-            member=a["member"].lower(),
+            tx_hash=intern(event.transaction_hash),
+            member=intern(a["member"].lower()),
             from_brand=token_brand[a["fromToken"].lower()],
             to_brand=token_brand[a["toToken"].lower()],
             amount_in_points=int(a["amountIn"]),
@@ -177,7 +195,7 @@ def _gifted(
     replay.gifts.append(
         Gift(
             request_id=int(a["requestId"]),
-            tx_hash=event.transaction_hash,
+            tx_hash=intern(event.transaction_hash),
             brand=token_brand[a["token"].lower()],
             sender=a["from"].lower(),
             recipient=a["to"].lower(),

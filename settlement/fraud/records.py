@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 VALUE_SCALE = 10**18
@@ -185,7 +186,9 @@ class FraudInputs:
 
     `conversions` holds the period's conversions plus those of the round-trip window before
     it (a round trip across midnight is caught in the period of its second leg);
-    `balances` covers the spike window before the period's day and the day itself.
+    `balances` covers the spike window before the period's day and the day itself, for
+    the holdings that moved on the day and on an earlier day of the window: the only ones
+    the spike rule can flag (a busy day's other holdings would be millions of records).
     """
 
     period: Period
@@ -200,7 +203,24 @@ class FraudInputs:
     pair_limits: tuple[PairLimit, ...] = ()
 
     def period_conversions(self) -> list[Conversion]:
+        """The conversions of the period itself, in chain order (shared: do not modify)."""
+        return self._period_conversions
+
+    def period_conversions_by_member(self) -> dict[str, list[Conversion]]:
+        """`period_conversions` grouped by member, each in chain order (shared: do not
+        modify). Several rules read it; a busy day has a million members to group."""
+        return self._period_conversions_by_member
+
+    @cached_property
+    def _period_conversions(self) -> list[Conversion]:
         return [c for c in self.conversions if self.period.contains(c.at)]
+
+    @cached_property
+    def _period_conversions_by_member(self) -> dict[str, list[Conversion]]:
+        grouped: dict[str, list[Conversion]] = {}
+        for conversion in self._period_conversions:
+            grouped.setdefault(conversion.member, []).append(conversion)
+        return grouped
 
     def period_gifts(self) -> list[Gift]:
         return [g for g in self.gifts if self.period.contains(g.at)]

@@ -55,7 +55,7 @@ def _items(conversions: Iterable[Conversion]) -> tuple[EvidenceItem, ...]:
 def velocity_count(inputs: FraudInputs, settings: FraudSettings) -> list[Alert]:
     """More conversions by one member in the period than `velocity_conversions_max`."""
     alerts = []
-    for member, conversions in _by_member(inputs.period_conversions()).items():
+    for member, conversions in inputs.period_conversions_by_member().items():
         if len(conversions) <= settings.velocity_conversions_max:
             continue
         alerts.append(
@@ -81,7 +81,7 @@ def velocity_value(inputs: FraudInputs, settings: FraudSettings) -> list[Alert]:
     """More value converted by one member in the period than `velocity_value_max_units`."""
     limit = settings.velocity_value_max_units * VALUE_SCALE
     alerts = []
-    for member, conversions in _by_member(inputs.period_conversions()).items():
+    for member, conversions in inputs.period_conversions_by_member().items():
         total = _value(conversions)
         if total <= limit:
             continue
@@ -181,6 +181,8 @@ def round_trip(inputs: FraudInputs, settings: FraudSettings) -> list[Alert]:
     window = timedelta(seconds=settings.round_trip_window_s)
     found: dict[tuple[str, str], set[Conversion]] = defaultdict(set)
     for member, conversions in _by_member(inputs.conversions).items():
+        if len(conversions) < 2:
+            continue  # a round trip takes two legs
         ordered = sorted(conversions, key=lambda c: (c.at, c.request_id))
         for later_index, later in enumerate(ordered):
             if not inputs.period.contains(later.at):
@@ -277,7 +279,7 @@ def new_account(inputs: FraudInputs, settings: FraudSettings) -> list[Alert]:
     age_max = timedelta(seconds=settings.new_account_age_max_s)
     limit = settings.new_account_value_min_units * VALUE_SCALE
     alerts = []
-    for member, conversions in sorted(_by_member(inputs.period_conversions()).items()):
+    for member, conversions in sorted(inputs.period_conversions_by_member().items()):
         first_seen = inputs.first_seen.get(member)
         if first_seen is None:
             continue
