@@ -50,6 +50,16 @@ def _next_level(level: Sequence[bytes]) -> list[bytes]:
     return paired
 
 
+def balances_root(balances: Iterable[tuple[str, str, int]]) -> bytes:
+    """The root `BalancesTree.from_balances(balances).root` gives, keeping one level at a
+    time: a settlement close needs the root of two million leaves, not every level."""
+    level = sorted(leaf_hash(a, t, balance) for a, t, balance in balances if balance)
+    assert all(a != b for a, b in pairwise(level)), "duplicate leaf"
+    while len(level) > 1:
+        level = _next_level(level)
+    return level[0] if level else EMPTY_ROOT
+
+
 @dataclass(frozen=True)
 class BalancesTree:
     """A built tree: every level from the sorted leaves up to the root."""

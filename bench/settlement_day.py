@@ -651,6 +651,7 @@ STEP_TARGETS = (
     ("settlement.run", "period_pass", "read_and_match_events"),
     ("settlement.run", "prove_index", "prove_index"),
     ("settlement.run", "replay_transfers", "replay_balances"),
+    ("settlement.run", "balances_root", "merkle_root"),
     ("settlement.run", "check_balances", "check_balances"),
     ("settlement.run", "reconciled_period", "reconcile"),
     ("settlement.risk", "replay_risk", "replay_lots_and_fraud_records"),
@@ -696,7 +697,6 @@ def run_once(
     warm_index: bool,
 ) -> dict[str, Any]:
     """Close the generated day in this process (called in a fresh process by `run`)."""
-    from alliance.merkle import BalancesTree
     from settlement import anchoring, indexer, run
     from settlement.context import open_context
     from settlement.risk import risk_hook
@@ -712,8 +712,6 @@ def run_once(
         timings: dict[str, float] = {}
         instrument(timings)
         indexer.EventIndexer.sync = timed(indexer.EventIndexer.sync, "index", timings)  # type: ignore[method-assign]
-        merkle = timed(BalancesTree.from_balances.__func__, "merkle_root", timings)  # type: ignore[attr-defined]
-        BalancesTree.from_balances = classmethod(merkle)  # type: ignore[assignment,method-assign]
         anchoring.Anchorer.ensure_anchored = timed(  # type: ignore[method-assign]
             anchoring.Anchorer.ensure_anchored, "anchor", timings
         )

@@ -35,7 +35,7 @@ from alliance.db.settlement import (
     SettlementRun,
     chain_events_table,
 )
-from alliance.merkle import BalancesTree
+from alliance.merkle import balances_root
 from alliance.statements import (
     BrandInfo,
     PeriodActivity,
@@ -113,7 +113,7 @@ def _close_period(context: SettlementContext, day: date, alerts_hook: AlertsHook
     opening_supply = context.indexer.total_supplies(tokens, window.opening_block - 1)
     totals = supply_findings(replayed, closing_supply)
     expected = moved_balances(replayed)
-    root = BalancesTree.from_balances(replayed.holdings()).root
+    root = balances_root(replayed.holdings())
     del replayed  # The largest structure of the run; free it before reconciliation.
     with ThreadPoolExecutor(1, thread_name_prefix="balance-check") as pool:
         # Reading two million balances is mostly the node's work: it runs beside the pass

@@ -14,7 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alliance.errors import NotALeaf
-from alliance.merkle import EMPTY_ROOT, BalancesTree, hash_pair, leaf_hash, verify_proof
+from alliance.merkle import (
+    EMPTY_ROOT,
+    BalancesTree,
+    balances_root,
+    hash_pair,
+    leaf_hash,
+    verify_proof,
+)
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda raw: "0x" + raw.hex())
 holdings = st.lists(
@@ -62,3 +69,14 @@ def test_proof_of_a_holding_not_in_the_tree_is_refused() -> None:
     tree = BalancesTree.from_balances([("0x" + "11" * 20, "0x" + "22" * 20, 7)])
     with pytest.raises(NotALeaf):
         tree.proof("0x" + "11" * 20, "0x" + "22" * 20, 8)
+
+
+@given(
+    st.lists(
+        st.tuples(addresses, addresses, st.integers(0, 2**96)),
+        max_size=40,
+        unique_by=lambda h: (h[0], h[1]),
+    )
+)
+def test_the_streamed_root_is_the_built_tree_root(balances: list[tuple[str, str, int]]) -> None:
+    assert balances_root(balances) == BalancesTree.from_balances(balances).root
