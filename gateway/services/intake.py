@@ -79,16 +79,11 @@ def _record_all(
     session: Session, items: list[NewOperation]
 ) -> list[Recorded | errors.GatewayError]:
     pairs = {(item.client_id, item.key) for item in items}
+    # On the session's connection: the same transaction, without the ORM's execution path
+    # (these are Core statements; it cost as much as running them).
     earlier = {
         (record.client_id, record.key): record
-        for record in session.execute(
-            select(
-                IdempotencyKey.client_id,
-                IdempotencyKey.key,
-                IdempotencyKey.request_hash,
-                IdempotencyKey.operation_id,
-            ).where(tuple_(IdempotencyKey.client_id, IdempotencyKey.key).in_(list(pairs)))
-        )
+        for record in session.connection().execute(_EARLIER_KEYS, {"pairs": list(pairs)})
     }
     outcomes: list[Recorded | errors.GatewayError | None] = [None] * len(items)
     replays_of_earlier: dict[int, int] = {}  # item index -> operation its key recorded
@@ -143,7 +138,11 @@ _SET_REQUEST_IDS = (
     # Typed: PostgreSQL would otherwise infer `base` as the integer of `id` and overflow.
     .values(request_id=sql_cast(_OPERATIONS.c.id, BigInteger) + bindparam("base", type_=BigInteger))
 )
-_INSERT_KEYS = insert(cast(Table, IdempotencyKey.__table__))
+_KEYS = cast(Table, IdempotencyKey.__table__)
+_INSERT_KEYS = insert(_KEYS)
+_EARLIER_KEYS = select(
+    _KEYS.c.client_id, _KEYS.c.key, _KEYS.c.request_hash, _KEYS.c.operation_id
+).where(tuple_(_KEYS.c.client_id, _KEYS.c.key).in_(bindparam("pairs", expanding=True)))
 
 
 def _insert(
@@ -172,10 +171,11 @@ def _insert(
         }
         for index in fresh
     ]
-    inserted = session.execute(_INSERT_OPERATIONS, rows)
+    connection = session.connection()
+    inserted = connection.execute(_INSERT_OPERATIONS, rows)
     ids = [row.id for row in inserted]
-    session.execute(_SET_REQUEST_IDS, {"ids": ids, "base": request_id_base(session)})
-    session.execute(
+    connection.execute(_SET_REQUEST_IDS, {"ids": ids, "base": request_id_base(session)})
+    connection.execute(
         _INSERT_KEYS,
         [
             {
