@@ -38,7 +38,7 @@ class Period:
         return self.start <= moment < self.end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conversion:
     """One `Converted` event."""
 
@@ -53,7 +53,7 @@ class Conversion:
     at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Gift:
     """One `Gifted` event."""
 
@@ -66,7 +66,7 @@ class Gift:
     at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DailyBalance:
     """A member's closing balance at a brand on `day` (only days on which it changed are
     needed: a day without a record carries the previous day's balance forward)."""
