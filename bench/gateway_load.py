@@ -9,7 +9,8 @@ gateway as a subprocess), funds members through the API, then:
 2. closed loop: `--concurrency` clients converting as fast as they can for `--seconds`;
    reports conversions confirmed per second;
 
-and the gateway's resident memory (RSS) after each phase.
+and the gateway's resident memory (RSS) after each phase. Each phase's start is printed on
+stderr with the process ids, to attach a profiler (`py-spy record --gil -p <gateway>`).
 
 Run: .venv/bin/python bench/gateway_load.py [--rate 50] [--seconds 30] [--concurrency 128]
 """
@@ -270,10 +271,12 @@ async def run(stack: Stack, arguments: argparse.Namespace) -> dict[str, Any]:
             "anvil": stack.chain.pid() or 0,
             "load_generator": os.getpid(),
         }
+        _phase("open loop", processes)
         before = {name: cpu_s(pid) for name, pid in processes.items()}
         latency = await open_loop(client, members, arguments.rate, arguments.seconds)
         latency["gateway_rss_mib"] = rss_mib(stack.gateway.pid)
         latency["cpu_ms_per_conversion"] = _cpu_per(processes, before, latency["requests"])
+        _phase("closed loop", processes)
         before = {name: cpu_s(pid) for name, pid in processes.items()}
         throughput = await closed_loop(client, members, arguments.concurrency, arguments.seconds)
         throughput["gateway_rss_mib"] = rss_mib(stack.gateway.pid)
@@ -281,6 +284,11 @@ async def run(stack: Stack, arguments: argparse.Namespace) -> dict[str, Any]:
             processes, before, throughput["confirmed"] + sum(throughput["other"].values())
         )
     return {"open_loop": latency, "closed_loop": throughput}
+
+
+def _phase(name: str, processes: dict[str, int]) -> None:
+    """Say on stderr when a phase starts, with the process ids (to attach a profiler)."""
+    print(f"{time.strftime('%H:%M:%S')} {name}: {processes}", file=sys.stderr, flush=True)
 
 
 def _cpu_per(processes: dict[str, int], before: dict[str, float], count: int) -> dict[str, float]:
