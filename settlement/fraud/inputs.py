@@ -2,8 +2,8 @@
 
 One pass over the alliance's events from the deployment block to the period's closing
 block: `Converted` and `Gifted` become conversions and gifts; `Transfer`s replay every
-balance into daily closing balances (for the spike window) and each member's first
-appearance; `BrandListed`, `RateScheduled` and `RateCancelled` give scheduled rate changes
+balance, the daily closing balances of the spike window's holdings that moved on the
+period's day and before it, and each member's first appearance; `BrandListed`, `RateScheduled` and `RateCancelled` give scheduled rate changes
 with the rate each replaces; `PairPolicySet` gives each pair's current maximum.
 """
 
@@ -48,7 +48,11 @@ class _Replay:
     """State gathered while walking the events."""
 
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
-    daily: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    history: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+    """(member, brand) → day → closing balance, for the window's days before the period's
+    day on which the holding moved."""
+    moved_again: set[tuple[str, str]] = field(default_factory=set)
+    """Holdings of `history` that moved on the period's day too: the spike candidates."""
     first_seen: dict[str, datetime] = field(default_factory=dict)
     conversions: list[Conversion] = field(default_factory=list)
     gifts: list[Gift] = field(default_factory=list)
@@ -115,8 +119,25 @@ class FraudReplay:
             balance = state.balances.get((account, brand), 0) + change
             assert balance >= 0, f"negative balance for {account} at {brand}"
             state.balances[(account, brand)] = balance
-            if on >= self.first_day:
-                state.daily[(account, brand, on)] = balance
+            if on == self.day:
+                if (account, brand) in state.history:
+                    state.moved_again.add((account, brand))
+            elif on >= self.first_day:
+                state.history.setdefault((account, brand), {})[on] = balance
+
+    def _spike_histories(self) -> tuple[DailyBalance, ...]:
+        """The daily balances of the holdings that moved on the period's day and on an
+        earlier day of the window, in (member, brand, day) order: the spike rule passes
+        over every other holding (unchanged today, or new today), and a busy day has
+        millions of them. The day's own closing balance is the replayed balance."""
+        state = self.state
+        records = []
+        for key in sorted(state.moved_again):
+            member, brand = key
+            for on, points in sorted(state.history[key].items()):
+                records.append(DailyBalance(member, brand, on, points))
+            records.append(DailyBalance(member, brand, self.day, state.balances[key]))
+        return tuple(records)
 
     def inputs(self) -> FraudInputs:
         """The rules' records, once every event up to the closing block was added."""
@@ -126,7 +147,7 @@ class FraudReplay:
             day=self.day,
             conversions=tuple(c for c in replay.conversions if lookback <= c.at < period.end),
             gifts=tuple(g for g in replay.gifts if period.contains(g.at)),
-            balances=_spike_histories(replay.daily, self.day),
+            balances=self._spike_histories(),
             first_seen=replay.first_seen,
             rate_changes=_rate_changes(replay, period),
             pair_limits=tuple(
@@ -134,22 +155,6 @@ class FraudReplay:
                 for (from_brand, to_brand), maximum in sorted(replay.maxima.items())
             ),
         )
-
-
-def _spike_histories(
-    daily: Mapping[tuple[str, str, int], int], day: int
-) -> tuple[DailyBalance, ...]:
-    """The daily balances of the holdings that moved on `day` and on an earlier day of the
-    window, in (member, brand, day) order: the spike rule passes over every other holding
-    (unchanged today, or new today), and a busy day has millions of them."""
-    today = {(member, brand) for member, brand, on in daily if on == day}
-    earlier = {(member, brand) for member, brand, on in daily if on < day}
-    wanted = today & earlier
-    return tuple(
-        DailyBalance(member, brand, on, points)
-        for (member, brand, on), points in sorted(daily.items())
-        if (member, brand) in wanted
-    )
 
 
 def fraud_inputs(
