@@ -3,8 +3,9 @@
 One pass over the alliance's events from the deployment block to the period's closing
 block: `Converted` and `Gifted` become conversions and gifts; `Transfer`s replay every
 balance, the daily closing balances of the spike window's holdings that moved on the
-period's day and before it, and each member's first appearance; `BrandListed`, `RateScheduled` and `RateCancelled` give scheduled rate changes
-with the rate each replaces; `PairPolicySet` gives each pair's current maximum.
+period's day and before it, and each member's first appearance; `BrandListed`,
+`RateScheduled` and `RateCancelled` give scheduled rate changes with the rate each
+replaces; `PairPolicySet` gives each pair's current maximum.
 """
 
 from __future__ import annotations
