@@ -26,6 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.bulkgc import bulk_gc
+from alliance.db.reports import lock_period_reports
 from alliance.db.session import unit_of_work
 from alliance.db.settlement import (
     BrandReport,
@@ -316,10 +317,13 @@ def reconciled_period(
     unseen = unseen_operations(context.factory, context.addresses, scan.seen)
     findings += reconcile.missing_on_chain(unseen)
     code = context.addresses.token_brand
-    reported = brand_reports(context.factory, window.period_id)
     supply_by_brand = {code[t]: supply for t, supply in closing_supply.items()}
-    findings += reconcile.brand_total_mismatches(reported, supply_by_brand)
     with unit_of_work(context.factory) as session:
+        # The reports are read and frozen under their lock: one uploaded meanwhile is
+        # either in these figures or refused `period_closed` (alliance/db/reports.py).
+        lock_period_reports(session, window.period_id)
+        reported = brand_reports(session, window.period_id)
+        findings += reconcile.brand_total_mismatches(reported, supply_by_brand)
         session.execute(delete(Discrepancy).where(Discrepancy.period_id == window.period_id))
         session.add_all(_rows(window.period_id, findings))
         run = session.get(SettlementRun, window.period_id) or SettlementRun(
@@ -334,10 +338,9 @@ def reconciled_period(
     return run, scan.activity
 
 
-def brand_reports(factory: sessionmaker[Session], period_id: int) -> dict[str, int]:
-    with factory() as session:
-        rows = session.scalars(select(BrandReport).where(BrandReport.period_id == period_id))
-        return {row.brand_code: row.liability_points for row in rows}
+def brand_reports(session: Session, period_id: int) -> dict[str, int]:
+    rows = session.scalars(select(BrandReport).where(BrandReport.period_id == period_id))
+    return {row.brand_code: row.liability_points for row in rows}
 
 
 def previous_high_water(factory: sessionmaker[Session], period_id: int) -> int:

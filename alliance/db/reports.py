@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from alliance.db.settlement import BrandReport, RunStatus, SettlementRun
@@ -26,6 +27,23 @@ class ReportOutcome:
     changed: bool
 
 
+REPORTS_LOCK_NAMESPACE = 0x414C5250
+"""First key of the PostgreSQL advisory lock on a period's reports ("ALRP")."""
+
+
+def lock_period_reports(session: Session, period_id: int) -> None:
+    """Serialise, for one period, a report upload with the run freezing the reports: each
+    takes this lock first in its write transaction, so a report is either in the frozen
+    figures or refused `period_closed`, never stored beside them. PostgreSQL: an advisory
+    lock held until the transaction ends (the run row may not exist yet, so a row lock
+    would not do). SQLite: write transactions are serialised already (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, :period)"),
+            {"namespace": REPORTS_LOCK_NAMESPACE, "period": period_id},
+        )
+
+
 def period_is_frozen(session: Session, period_id: int) -> bool:
     """Whether the period's reconciliation is frozen (reports no longer accepted)."""
     run = session.get(SettlementRun, period_id)
@@ -35,8 +53,8 @@ def period_is_frozen(session: Session, period_id: int) -> bool:
 def record_brand_report(
     session: Session, period_id: int, brand_code: str, liability_points: int, reported_by: str
 ) -> ReportOutcome:
-    """Store (or replace) a brand's figure; the caller commits and checks
-    `period_is_frozen` first."""
+    """Store (or replace) a brand's figure; the caller commits, and first takes
+    `lock_period_reports` and checks `period_is_frozen`."""
     assert liability_points >= 0
     report = session.get(BrandReport, (period_id, brand_code))
     if report is None:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alliance.db.models import Operation, OperationKind, OperationStatus
-from alliance.db.reports import period_is_frozen, record_brand_report
+from alliance.db.reports import lock_period_reports, period_is_frozen, record_brand_report
 from alliance.db.session import unit_of_work
 from alliance.db.settlement import (
     Acknowledgement,
@@ -77,8 +77,7 @@ def record_report(
     session: Session, period_id: int, brand_code: str, liability_points: int, client_id: str
 ) -> BrandReport:
     """Store or replace the brand's reported liability; `period_closed` once reconciled."""
-    # Lock the run row (PostgreSQL) so a report never slips in beside the run freezing them.
-    session.get(SettlementRun, period_id, with_for_update=True)
+    lock_period_reports(session, period_id)
     if period_is_frozen(session, period_id):
         raise PeriodClosed(f"period {period_id} is reconciled; its reports are frozen")
     try:
