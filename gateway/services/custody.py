@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alliance.db.models import Custody, Member, Operation, OperationKind, OperationStatus
+from alliance.typed_data import SELF_CUSTODY, exchange_domain_at, typed_document
 from gateway import errors
 from gateway.context import GatewayContext
 from gateway.ledger import Ledger
@@ -40,20 +41,6 @@ MESSAGE_TTL_S = 900
 SIGNATURE_V_VALUES = (27, 28)
 """The `v` values the exchange's ECDSA recovery (OpenZeppelin `tryRecover`) accepts."""
 
-CUSTODY_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "SelfCustody": [
-        {"name": "member", "type": "address"},
-        {"name": "enabled", "type": "bool"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ],
-}
 PENDING = (OperationStatus.ACCEPTED, OperationStatus.SUBMITTED)
 
 
@@ -91,22 +78,13 @@ def typed_data(
     ledger: Ledger, address: str, enabled: bool, nonce: int, deadline: int
 ) -> dict[str, Any]:
     """The complete EIP-712 document (`eth_signTypedData_v4`) for a custody change."""
-    return {
-        "types": CUSTODY_TYPES,
-        "primaryType": "SelfCustody",
-        "domain": exchange_domain(ledger),
-        "message": {"member": address, "enabled": enabled, "nonce": nonce, "deadline": deadline},
-    }
+    message = {"member": address, "enabled": enabled, "nonce": nonce, "deadline": deadline}
+    return typed_document("SelfCustody", SELF_CUSTODY, exchange_domain(ledger), message)
 
 
 def exchange_domain(ledger: Ledger) -> dict[str, Any]:
     """The EIP-712 domain every member signature to the exchange is made under."""
-    return {
-        "name": "AllianceExchange",
-        "version": "1",
-        "chainId": ledger.deployment.manifest.chain_id,
-        "verifyingContract": ledger.exchange.address,
-    }
+    return exchange_domain_at(ledger.deployment.manifest.chain_id, ledger.exchange.address)
 
 
 def custody_message(

@@ -31,6 +31,7 @@ from alliance.db.models import (
     QuoteReservation,
 )
 from alliance.db.session import unit_of_work
+from alliance.typed_data import CONVERSION, typed_document
 from gateway import errors
 from gateway.context import GatewayContext
 from gateway.ledger import Ledger
@@ -43,23 +44,6 @@ from gateway.services.operations import create_operation, request_id_base
 RESERVED_REQUEST_ID_BASE = 2**62
 """Request ids reserved by quotes start here; operations' own ids stay below it."""
 
-CONVERSION_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Conversion": [
-        {"name": "requestId", "type": "uint256"},
-        {"name": "member", "type": "address"},
-        {"name": "fromToken", "type": "address"},
-        {"name": "toToken", "type": "address"},
-        {"name": "amountIn", "type": "uint256"},
-        {"name": "minAmountOut", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ],
-}
 
 ConversionRequest = tuple[int, str, str, str, int, int, int]
 """The exchange's ConversionRequest: request id, member, from token, to token, amount in,
@@ -111,11 +95,11 @@ def typed_data(ledger: Ledger, request: ConversionRequest) -> dict[str, Any]:
     """The complete EIP-712 document (`eth_signTypedData_v4`) of a conversion. The request
     id is a decimal string: reserved ids are beyond what a JavaScript number holds."""
     request_id, member, from_token, to_token, amount_in, min_amount_out, deadline = request
-    return {
-        "types": CONVERSION_TYPES,
-        "primaryType": "Conversion",
-        "domain": exchange_domain(ledger),
-        "message": {
+    return typed_document(
+        "Conversion",
+        CONVERSION,
+        exchange_domain(ledger),
+        {
             "requestId": str(request_id),
             "member": member,
             "fromToken": from_token,
@@ -124,7 +108,7 @@ def typed_data(ledger: Ledger, request: ConversionRequest) -> dict[str, Any]:
             "minAmountOut": min_amount_out,
             "deadline": deadline,
         },
-    }
+    )
 
 
 def check_conversion(context: GatewayContext, brand_code: str, body: ConversionCreate) -> None:

@@ -17,39 +17,14 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
+from alliance import typed_data
 from tests.support.alliance import DEADLINE_FAR, DeployedAlliance, new_member, reverts
 
 DAY_S = 86_400
 
-CONVERSION_TYPES = {
-    "Conversion": [
-        {"name": "requestId", "type": "uint256"},
-        {"name": "member", "type": "address"},
-        {"name": "fromToken", "type": "address"},
-        {"name": "toToken", "type": "address"},
-        {"name": "amountIn", "type": "uint256"},
-        {"name": "minAmountOut", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-GIFT_TYPES = {
-    "Gift": [
-        {"name": "requestId", "type": "uint256"},
-        {"name": "token", "type": "address"},
-        {"name": "from", "type": "address"},
-        {"name": "to", "type": "address"},
-        {"name": "amount", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-SELF_CUSTODY_TYPES = {
-    "SelfCustody": [
-        {"name": "member", "type": "address"},
-        {"name": "enabled", "type": "bool"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
+CONVERSION_TYPES = {"Conversion": typed_data.CONVERSION}
+GIFT_TYPES = {"Gift": typed_data.GIFT}
+SELF_CUSTODY_TYPES = {"SelfCustody": typed_data.SELF_CUSTODY}
 
 
 def decoded(*arguments: Any) -> tuple[Any, ...]:
@@ -81,12 +56,7 @@ def decode_reason(alliance: DeployedAlliance, reason: bytes) -> tuple[str, tuple
 
 def exchange_domain(alliance: DeployedAlliance) -> dict[str, Any]:
     """The EIP-712 domain members sign under."""
-    return {
-        "name": "AllianceExchange",
-        "version": "1",
-        "chainId": alliance.client.w3.eth.chain_id,
-        "verifyingContract": alliance.exchange.address,
-    }
+    return typed_data.exchange_domain_at(alliance.client.w3.eth.chain_id, alliance.exchange.address)
 
 
 def conversion_message(request: tuple[Any, ...]) -> dict[str, Any]:
