@@ -20,6 +20,7 @@ from gateway.api import settlement as settlement_routes
 from gateway.auth import RateLimiter, TokenVerifier
 from gateway.context import GatewayContext
 from gateway.crypto import GatewaySecrets, load_or_create_master_secret
+from gateway.freezes import FreezeDriver
 from gateway.ledger import Ledger
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.pipeline.manager import Pipeline
@@ -82,7 +83,7 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         context.db_limiter = anyio.CapacityLimiter(settings.db_threads_max)
         context.batchers.start()
-        webhook_worker = None
+        webhook_worker = freeze_driver = None
         if run_workers:
             webhook_worker = app.state.webhook_worker = WebhookWorker(
                 context.sessions, context.secrets, settings
@@ -101,6 +102,8 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
             )
             context.pipeline.start()
             webhook_worker.start()
+            freeze_driver = FreezeDriver(context.sessions, context.ledger, settings)
+            freeze_driver.start()
         try:
             yield
         finally:
@@ -108,6 +111,8 @@ def create_app(core: Settings, settings: GatewaySettings, *, run_workers: bool =
                 context.pipeline.stop()
             if webhook_worker is not None:
                 webhook_worker.stop()
+            if freeze_driver is not None:
+                freeze_driver.stop()
             context.batchers.stop()
             await context.simulator.close()
             context.engine.dispose()

@@ -100,6 +100,13 @@ class GatewaySettings(BaseSettings):
     webhook_poll_s: float = Field(default=0.5, gt=0, le=60)
     """How often the delivery worker looks for due deliveries when nothing woke it."""
 
+    freeze_retry_s: float = Field(default=5.0, gt=0, le=3600)
+    """How often unfinished freezes (an approval whose chain step failed, e.g. while the
+    chain was down) are driven again in the background."""
+
+    freezes_per_pass_max: int = Field(default=50, ge=1, le=10_000)
+    """Most unfinished freezes driven per background pass."""
+
     webhook_subscriptions_max: int = Field(default=10, ge=1, le=1000)
     """Most active webhook subscriptions per brand."""
 

@@ -189,7 +189,8 @@ def approve_freeze(
 ) -> JSONResponse:
     """Second approval, by a different principal: the brand's second freezer confirms on
     chain and the member is frozen at the brand. 200 once applied; 202 while the chain step
-    is pending (repeat the approval to retry it)."""
+    is pending (the gateway retries it in the background; repeating the approval retries at
+    once)."""
     caller.require(ClientKind.BRAND, ClientKind.OPERATOR)
 
     def create(session: Session) -> tuple[int, dict[str, Any]]:

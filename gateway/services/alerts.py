@@ -11,6 +11,9 @@ freezes). So the chain shows both steps, each tied to one approval.
 the chain step (`drive_freeze`) then reads the chain first (`isFrozen`, `freezeRequestedBy`)
 and only sends what is still missing, so repeating it after a crash, a timeout or an
 unreachable node never sends a step twice (a second identical call would revert anyway).
+A step that failed is driven again in the background (`gateway.freezes.FreezeDriver`,
+every `freeze_retry_s`) until the chain shows the member frozen; repeating the approval
+retries at once.
 """
 
 from __future__ import annotations
@@ -197,6 +200,16 @@ def drive_freeze(sessions: sessionmaker[Session], ledger: Ledger, freeze_id: int
         step = ChainStep(error=error.describe()[:ERROR_CHARS_MAX])
     with unit_of_work(sessions) as session:
         _record(session.get_one(MemberFreeze, freeze_id), step)
+
+
+def unfinished_freezes(session: Session, limit: int) -> list[int]:
+    """Freezes whose chain step is still due: approved but not applied, or requested while
+    the first step failed (a requested freeze waiting for its second approval is not)."""
+    due = (MemberFreeze.status == FreezeStatus.APPROVED) | (
+        (MemberFreeze.status == FreezeStatus.REQUESTED) & MemberFreeze.last_error.is_not(None)
+    )
+    statement = select(MemberFreeze.id).where(due).order_by(MemberFreeze.id).limit(limit)
+    return list(session.scalars(statement))
 
 
 def _chain_step(

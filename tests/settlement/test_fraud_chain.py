@@ -220,3 +220,40 @@ def test_the_whole_run_writes_the_alerts_and_counts_them_per_brand(
     files = {path.name: path.read_bytes() for path in result.output_dir.iterdir()}
     again = run_settlement(stack.settings, settings, closed["day"], alerts_hook=hook)
     assert {path.name: path.read_bytes() for path in again.output_dir.iterdir()} == files
+
+
+FREEZE_APPLIED_TIMEOUT_S = 60.0
+"""The gateway drives an unfinished freeze every `freeze_retry_s` (5 s by default)."""
+
+
+def test_a_freeze_approved_while_the_chain_is_down_is_applied_once_it_returns(
+    stack: Stack, closed: dict[str, Any]
+) -> None:
+    """The second approval lands while Anvil is stopped: it is recorded (202, with the
+    chain step's error), and once the chain is back the gateway's freeze driver applies
+    it on its own, nobody repeating the approval; the chain shows the member frozen."""
+    api, chain = stack.api, stack.ledger
+    (alert,) = closed["alerts"]
+    member = closed["busy"]["address"]
+    token = chain.tokens["sky"].address
+    requested = api.post(f"/v1/alerts/{alert['id']}/freezes", {"brand": "sky"}, "operator")
+    assert requested.status_code == 201, requested.text
+    freeze = requested.json()
+
+    assert stack.chain.stop(), "the chain was not running"
+    try:
+        approved = api.post(f"/v1/freezes/{freeze['id']}/approve", {}, "brand-sky")
+    finally:
+        stack.chain.start()
+        stack.chain.wait_ready(30)
+
+    assert approved.status_code == 202, approved.text
+    assert approved.json()["status"] == "approved" and approved.json()["error"]
+    deadline = time.monotonic() + FREEZE_APPLIED_TIMEOUT_S
+    current = approved.json()
+    while current["status"] != "applied" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        current = api.get(f"/v1/freezes/{freeze['id']}", "brand-sky").json()
+    assert current["status"] == "applied", current
+    assert current["error"] is None and current["approve_tx"]
+    assert chain.exchange.functions.isFrozen(token, member).call()
