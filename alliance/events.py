@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -75,6 +76,12 @@ def _hex_converter(type_name: str) -> Callable[[str], Any]:
     if type_name.startswith("int"):
         return _hex_signed
     return _hex_unsigned
+
+
+def canonical_address(address: str) -> str:
+    """`address` lower-case and interned: a replay keying millions of holdings by address
+    keeps one string per address however many rows name it."""
+    return intern(address.lower())
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from sys import intern
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
@@ -37,7 +36,7 @@ from alliance.db.models import Member, Operation, OperationKind, OperationStatus
 from alliance.db.risk import ExpiryBurnRecord, ExpiryNotice
 from alliance.db.session import unit_of_work
 from alliance.deploy_config import AllianceConfig
-from alliance.events import ChainEvent
+from alliance.events import ChainEvent, canonical_address
 from settlement.lots import (
     ExpiryBurn,
     ExpiryPolicy,
@@ -53,8 +52,8 @@ from settlement.lots import (
 ZERO_ADDRESS = "0x" + "00" * 20
 EXPIRING_EVENT = "points.expiring"
 EVENT_NAMES = ("Transfer", "PointsBurned")
-"""What `run_expiry` reads: balances move by `Transfer`; expiry burns are matched to
-their operations by the `PointsBurned` request id."""
+"""What the lots are replayed from (`LotReplay`): balances move by `Transfer`; expiry burns
+are matched to their operations by the `PointsBurned` request id."""
 
 
 class ExpirySettings(BaseSettings):
@@ -112,9 +111,9 @@ class LotReplay:
         """The next event, mined at `at` (events other than `EVENT_NAMES` are ignored)."""
         if event.name == "Transfer":
             a = event.args
-            self.add_transfer(
-                event.address, a["from"], a["to"], int(a["value"]), event.position, at
-            )
+            sender, recipient = canonical_address(a["from"]), canonical_address(a["to"])
+            token = event.address.lower()
+            self.add_transfer(token, sender, recipient, int(a["value"]), event.position, at)
             return
         brand = self.token_brand.get(event.address.lower())
         if brand is not None and event.name == "PointsBurned":
@@ -123,13 +122,13 @@ class LotReplay:
     def add_transfer(
         self, token: str, sender: str, recipient: str, amount: int, position: Position, at: datetime
     ) -> None:
-        """The next `Transfer` (the fast path of `add`: a busy day has millions)."""
-        brand = self.token_brand.get(token.lower())
+        """The next `Transfer` (the fast path of `add`: a busy day has millions); the token
+        lower-case, the accounts as `canonical_address` gives them."""
+        brand = self.token_brand.get(token)
         if brand is None:
             return
         # A debit of the sender, a credit of the recipient (mints and burns have one side),
         # applied straight to the holdings: a busy day has millions of Transfers.
-        sender, recipient = intern(sender.lower()), intern(recipient.lower())
         if sender != ZERO_ADDRESS:
             self._holding(sender, brand).debit(amount, at)
         if recipient != ZERO_ADDRESS:
@@ -317,37 +316,6 @@ class ExpiryResult:
     lots_announced: int
 
 
-def run_expiry(
-    sessions: sessionmaker[Session],
-    events: Iterable[ChainEvent],
-    times: Mapping[int, datetime],
-    *,
-    token_brand: Mapping[str, str],
-    period_id: int,
-    now: datetime,
-    policies: dict[str, ExpiryPolicy],
-    settings: ExpirySettings,
-    create_operation: CreateOperation,
-    notify: Notify,
-    after_batch: AfterBatch | None = None,
-) -> ExpiryResult:
-    """Warn and burn for the period ending at `now`, from `events` (every `Transfer` and
-    `PointsBurned` of the brand tokens up to the closing block, in chain order). Safe to
-    repeat, and to repeat after a crash at any point."""
-    lower = {address.lower(): brand for address, brand in token_brand.items()}
-    return expire(
-        sessions,
-        replay(events, times, lower),
-        period_id=period_id,
-        now=now,
-        policies=policies,
-        settings=settings,
-        create_operation=create_operation,
-        notify=notify,
-        after_batch=after_batch,
-    )
-
-
 def expire(
     sessions: sessionmaker[Session],
     lots: LotReplay,
@@ -360,8 +328,10 @@ def expire(
     notify: Notify,
     after_batch: AfterBatch | None = None,
 ) -> ExpiryResult:
-    """Warn and burn for the period ending at `now`, from lots replayed to its closing
-    block (see `run_expiry`)."""
+    """Warn and burn for the period ending at `now`, from `lots` replayed (`replay`, or the
+    settlement run's shared pass) through every `Transfer` and `PointsBurned` of the brand
+    tokens up to the closing block. Safe to repeat, and to repeat after a crash at any
+    point."""
     holdings = lots.holdings
     since = now - timedelta(days=settings.in_flight_lookback_days)
     with sessions() as session:

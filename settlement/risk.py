@@ -25,6 +25,7 @@ from typing import Any
 
 from alliance.db.session import unit_of_work
 from alliance.deploy_config import load_alliance_config
+from alliance.events import canonical_address
 from alliance.settings import Settings
 from gateway.services.operations import create_operation
 from gateway.webhooks import enqueue_brand_event
@@ -70,7 +71,10 @@ def replay_risk(
             name, token, block_number, log_index, _, sender, recipient, amount, _ = row
             at = times[block_number]
             if name == "Transfer":
-                # Most rows: straight from the columns, no event object (see `stored_rows`).
+                # Most rows: straight from the columns, no event object (see `stored_rows`),
+                # the addresses made canonical once for both replays.
+                token = token.lower()
+                sender, recipient = canonical_address(sender), canonical_address(recipient)
                 lots.add_transfer(token, sender, recipient, amount, (block_number, log_index), at)
                 fraud.add_transfer(token, sender, recipient, amount, block_number, at)
                 continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from sys import intern
 
-from alliance.events import ChainEvent
+from alliance.events import ChainEvent, canonical_address
 from settlement.fraud.records import (
     Conversion,
     DailyBalance,
@@ -87,9 +87,9 @@ class FraudReplay:
         """The next event in chain order, mined at `at`."""
         if event.name == "Transfer":
             a = event.args
-            self.add_transfer(
-                event.address, a["from"], a["to"], int(a["value"]), event.block_number, at
-            )
+            sender, recipient = canonical_address(a["from"]), canonical_address(a["to"])
+            token = event.address.lower()
+            self.add_transfer(token, sender, recipient, int(a["value"]), event.block_number, at)
             return
         if event.name in _RECENT_ONLY and at < self.lookback:
             return  # older movements matter only through balances (streamed, not kept)
@@ -100,8 +100,9 @@ class FraudReplay:
     def add_transfer(
         self, token: str, sender: str, recipient: str, amount: int, block_number: int, at: datetime
     ) -> None:
-        """The next `Transfer` (the fast path of `add`: a busy day has millions)."""
-        brand = self.token_brand.get(token.lower())
+        """The next `Transfer` (the fast path of `add`: a busy day has millions); the token
+        lower-case, the accounts as `canonical_address` gives them."""
+        brand = self.token_brand.get(token)
         if brand is None:
             return
         if block_number != self._block:
@@ -109,11 +110,7 @@ class FraudReplay:
             self._block = block_number
             self._local_day = at.astimezone(self.zone).date().toordinal()
         state, on = self.state, self._local_day
-        # Interned: one string per address however many rows name it (millions of keys).
-        for account, change in (
-            (intern(sender.lower()), -amount),
-            (intern(recipient.lower()), amount),
-        ):
+        for account, change in ((sender, -amount), (recipient, amount)):
             if account == ZERO_ADDRESS:
                 continue
             state.first_seen.setdefault(account, at)
@@ -183,7 +180,7 @@ def _converted(
         Conversion(
             request_id=int(a["requestId"]),
             tx_hash=intern(event.transaction_hash),
-            member=intern(a["member"].lower()),
+            member=canonical_address(a["member"]),
             from_brand=token_brand[a["fromToken"].lower()],
             to_brand=token_brand[a["toToken"].lower()],
             amount_in_points=int(a["amountIn"]),

@@ -22,7 +22,7 @@ from alliance.db.models import Operation, OperationKind, OperationStatus
 from alliance.db.risk import ExpiryBurnRecord
 from gateway.services.operations import create_operation
 from gateway.webhooks import enqueue_brand_event
-from settlement.expiry import EXPIRING_EVENT, ExpirySettings, run_expiry
+from settlement.expiry import EXPIRING_EVENT, ExpirySettings, expire, replay
 from settlement.lots import ExpiryPolicy
 from tests.gateway.stack import Databases, Stack, build_stack
 from tests.settlement.chain_support import (
@@ -74,11 +74,10 @@ def _withdraw(stack: Stack, member_id: str, amount: int) -> None:
 def _run(stack: Stack, period_id: int, settings: ExpirySettings, **extra: Any) -> Any:
     chain = read_chain(stack)
     with settlement_sessions(stack) as sessions:
-        return run_expiry(
+        lower = {address.lower(): brand for address, brand in chain.token_brand.items()}
+        return expire(
             sessions,
-            chain.events,
-            chain.times,
-            token_brand=chain.token_brand,
+            replay(chain.events, chain.times, lower),
             period_id=period_id,
             now=chain.head_time,
             policies=POLICIES,
